@@ -1,0 +1,145 @@
+package daytime;
+
+import static harness.Net.seconds;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import harness.Net;
+import harness.Program;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DaytimeTest {
+    static final Pattern CTIME_LINE = Pattern.compile(
+            "^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 123][0-9] \\d\\d:\\d\\d:\\d\\d \\d{4}\r\n$");
+    static final DateTimeFormatter CTIME = DateTimeFormatter.ofPattern("EEE MMM ppd HH:mm:ss uuuu", Locale.US);
+
+    Program server;
+
+    @BeforeAll
+    void start() {
+        server = Program.of("daytime/Daytime.java").jvm("-Duser.timezone=UTC").start("0");
+    }
+
+    @AfterAll
+    void stop() {
+        server.close();
+    }
+
+    static String daytime(int port) {
+        try (Socket s = Net.connect(port)) {
+            return new String(Net.readAll(s), StandardCharsets.US_ASCII);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void repliesWithTheCurrentTimeAsCtimeThenCrlf() {
+        String reply = daytime(server.port());
+        Instant now = Instant.now();
+        assertTrue(CTIME_LINE.matcher(reply).matches(), "not a ctime() line: " + reply);
+        Instant told = LocalDateTime.parse(reply.strip(), CTIME).toInstant(ZoneOffset.UTC);
+        assertTrue(Duration.between(told, now).abs().compareTo(seconds(2)) <= 0, "told " + told + " at " + now);
+    }
+
+    @Test
+    void usesEnglishNamesWhateverTheDefaultLocale() {
+        try (Program french = Program.of("daytime/Daytime.java").jvm("-Duser.language=fr", "-Duser.country=FR").start("0")) {
+            String reply = daytime(french.port());
+            assertTrue(CTIME_LINE.matcher(reply).matches(), "not an English ctime() line: " + reply);
+        }
+    }
+
+    @Test
+    void logsEachClientWithItsAddress() {
+        try (Socket s = Net.connect(server.port())) {
+            String peer = "127.0.0.1:" + s.getLocalPort();
+            Net.readAll(s);
+            server.awaitLog("connection from " + peer);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void clientThatSendsBeforeReadingStillGetsTheWholeLine() throws IOException {
+        byte[] request = new byte[64 * 1024];
+        for (int i = 0; i < 200; i++) {
+            try (Socket s = Net.connect(server.port())) {
+                try {
+                    s.getOutputStream().write(request);
+                } catch (IOException e) {
+                    // The server may have answered and closed before our bytes arrived;
+                    // what matters is that the line reached us intact, checked below.
+                }
+                String reply = new String(Net.readAll(s), StandardCharsets.US_ASCII);
+                assertTrue(CTIME_LINE.matcher(reply).matches(), "try " + i + ": got '" + reply + "'");
+            }
+        }
+    }
+
+    @Test
+    void clientsThatNeverReadDoNotHoldUpTheNext() throws IOException {
+        List<Socket> idle = new ArrayList<>();
+        try {
+            for (int i = 0; i < 30; i++) idle.add(Net.connect(server.port())); // connect, then never read
+            try (Socket next = Net.connect(server.port())) {
+                next.setSoTimeout(5_000); // 30 idle clients must not cost the next one seconds
+                String reply = new String(Net.readAll(next), StandardCharsets.US_ASCII);
+                assertTrue(CTIME_LINE.matcher(reply).matches(), reply);
+            }
+        } finally {
+            idle.forEach(Net::close);
+        }
+    }
+
+    @Test
+    void clientModePrintsTheServersLine() {
+        Program client = Program.of("daytime/Daytime.java").run(Program.START, "--client", "127.0.0.1", "" + server.port());
+        assertEquals(0, client.exitCode(seconds(1)), client.describe());
+        assertEquals(1, client.stdout().size(), client.describe());
+        assertTrue(CTIME_LINE.matcher(client.stdout().get(0) + "\r\n").matches(), client.describe());
+    }
+
+    @Test
+    void clientModeAgainstAClosedPortSaysSoAndExits1() throws IOException {
+        int closed;
+        try (ServerSocket s = new ServerSocket(0)) {
+            closed = s.getLocalPort();
+        }
+        Program client = Program.of("daytime/Daytime.java").run(Program.START, "--client", "127.0.0.1", "" + closed);
+        assertEquals(1, client.exitCode(seconds(1)), client.describe());
+        assertEquals(List.of(), client.stdout());
+        assertEquals(List.of("error: cannot get the time from 127.0.0.1:" + closed + ": Connection refused"), client.stderr());
+    }
+
+    @Test
+    void clientModeWithoutHostIsAUsageError() {
+        Program client = Program.of("daytime/Daytime.java").run(Program.START, "--client");
+        assertEquals(2, client.exitCode(seconds(1)), client.describe());
+        assertEquals("error: --client needs HOST and an optional PORT", client.stderr().get(0));
+    }
+
+    @Test
+    void portZeroReportsTheRealPort() {
+        assertTrue(server.port() > 0);
+        assertTrue(CTIME_LINE.matcher(daytime(server.port())).matches());
+    }
+}

@@ -1,0 +1,154 @@
+package harness;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.function.BooleanSupplier;
+
+/** Client helpers for tests: every socket has a read timeout, nothing waits forever. */
+public final class Net {
+    /** The read timeout of every test socket: long enough for a loaded CI machine. */
+    public static final int READ_TIMEOUT_MS = 20_000;
+
+    private Net() {
+    }
+
+    /** Connects to 127.0.0.1:port with a read timeout. */
+    public static Socket connect(int port) {
+        return connect("127.0.0.1", port);
+    }
+
+    public static Socket connect(String host, int port) {
+        Socket socket = new Socket();
+        try {
+            socket.connect(new InetSocketAddress(host, port), READ_TIMEOUT_MS);
+            socket.setSoTimeout(READ_TIMEOUT_MS);
+            return socket;
+        } catch (IOException e) {
+            close(socket);
+            throw new UncheckedIOException("connect to " + host + ":" + port, e);
+        }
+    }
+
+    public static void write(Socket socket, byte[] bytes) {
+        try {
+            socket.getOutputStream().write(bytes);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static void write(Socket socket, String text) {
+        write(socket, text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** Reads until EOF (a read timeout fails the test). */
+    public static byte[] readAll(Socket socket) {
+        try {
+            return socket.getInputStream().readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Reads exactly n bytes. */
+    public static byte[] readExactly(Socket socket, int n) {
+        try {
+            byte[] bytes = socket.getInputStream().readNBytes(n);
+            if (bytes.length != n) throw new AssertionError("EOF after " + bytes.length + " of " + n + " bytes");
+            return bytes;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Reads one line up to and including its '\n', as UTF-8 text without the '\n'; null at EOF. */
+    public static String readLine(Socket socket) {
+        try {
+            InputStream in = socket.getInputStream();
+            ByteArrayOutputStream line = new ByteArrayOutputStream();
+            for (int b; (b = in.read()) != -1; ) {
+                if (b == '\n') return line.toString(StandardCharsets.UTF_8);
+                line.write(b);
+            }
+            return line.size() == 0 ? null : line.toString(StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static void close(Socket socket) {
+        try {
+            socket.close();
+        } catch (IOException e) {
+            // closing a test socket: nothing to learn from a failure here
+        }
+    }
+
+    /** Closes with SO_LINGER 0, so the peer gets a reset instead of a FIN. */
+    public static void reset(Socket socket) {
+        try {
+            socket.setSoLinger(true, 0);
+            socket.close();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** Polls a condition until it holds; fails after {@code limit} with {@code what}. */
+    public static void await(String what, Duration limit, BooleanSupplier condition) {
+        long deadline = System.nanoTime() + limit.toNanos();
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("timed out after " + limit + " waiting for " + what);
+            try {
+                Thread.sleep(20); // polling interval, not synchronisation: the condition decides
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted", e);
+            }
+        }
+    }
+
+    /** A line of /proc/PID/status, e.g. {@code Threads} or {@code VmRSS}, as a number. */
+    public static long procStatus(long pid, String field) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/status"))) {
+                if (line.startsWith(field + ":")) return Long.parseLong(line.substring(field.length() + 1).trim().split("\\s+")[0]);
+            }
+            throw new AssertionError("no " + field + " in /proc/" + pid + "/status");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** How many file descriptors a process has open. */
+    public static long openFiles(long pid) {
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            return fds.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static Duration seconds(long s) {
+        return Duration.ofSeconds(s);
+    }
+}

@@ -1,0 +1,261 @@
+package harness;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One of the collection's programs, running as a real process exactly as a user
+ * starts it: {@code java <dir>/<Name>.java <args>} from the project root, with
+ * the JDK that runs the tests. Everything it prints on stdout and stderr is kept
+ * as lines, so tests can wait for a line and assert on logs. {@link #close()}
+ * always destroys the process and its children.
+ *
+ * <pre>
+ * try (Program echo = Program.of("echo/Echo.java").start("0")) {
+ *     Socket s = Net.connect(echo.port());
+ * }
+ * </pre>
+ */
+public final class Program implements AutoCloseable {
+    /** How long a program may take to start: the source launcher compiles it first. */
+    public static final Duration START = Duration.ofSeconds(60);
+    private static final Pattern LISTENING = Pattern.compile("^listening on (.+):(\\d+)$");
+
+    public static Path root() {
+        return Path.of(System.getProperty("project.root", "..")).toAbsolutePath().normalize();
+    }
+
+    /** The java launcher of the JDK running these tests. */
+    public static String java() {
+        return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    }
+
+    /** A program to start: its source file relative to the project root. */
+    public static Builder of(String sourceFile) {
+        return new Builder(sourceFile);
+    }
+
+    public static final class Builder {
+        private final String sourceFile;
+        private final List<String> wrapper = new ArrayList<>();
+        private final List<String> jvmOptions = new ArrayList<>();
+
+        private Builder(String sourceFile) {
+            if (!Files.exists(root().resolve(sourceFile))) throw new IllegalArgumentException("no such program: " + sourceFile);
+            this.sourceFile = sourceFile;
+        }
+
+        /** JVM options before the source file, e.g. {@code -Duser.timezone=UTC} or {@code -Xmx64m}. */
+        public Builder jvm(String... options) {
+            jvmOptions.addAll(List.of(options));
+            return this;
+        }
+
+        /** A command that runs java, e.g. {@code prlimit --nofile=64:64} or {@code unshare -n}. */
+        public Builder wrappedIn(String... command) {
+            wrapper.addAll(List.of(command));
+            return this;
+        }
+
+        public List<String> command(String... args) {
+            List<String> command = new ArrayList<>(wrapper);
+            command.add(java());
+            command.addAll(jvmOptions);
+            command.add(sourceFile);
+            command.addAll(List.of(args));
+            return command;
+        }
+
+        /** Starts the program and waits for its {@code listening on} line. */
+        public Program start(String... args) {
+            Program program = launch(args);
+            try {
+                program.awaitListening();
+            } catch (RuntimeException | Error e) {
+                program.close();
+                throw e;
+            }
+            return program;
+        }
+
+        /** Starts the program without waiting for anything. */
+        public Program launch(String... args) {
+            try {
+                Process process = new ProcessBuilder(command(args)).directory(root().toFile()).start();
+                process.getOutputStream().close(); // stdin: nothing to read, as under nohup
+                return new Program(process, String.join(" ", command(args)));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+
+        /** Runs the program to its end (at most {@code limit}); for clients and bad starts. */
+        public Program run(Duration limit, String... args) {
+            Program program = launch(args);
+            program.exitCode(limit);
+            return program;
+        }
+    }
+
+    private final Process process;
+    private final String commandLine;
+    private final List<String> out = new ArrayList<>();
+    private final List<String> err = new ArrayList<>();
+    private final Thread outReader, errReader;
+    private int port = -1;
+
+    private Program(Process process, String commandLine) {
+        this.process = process;
+        this.commandLine = commandLine;
+        this.outReader = collect(process.getInputStream(), out, "stdout");
+        this.errReader = collect(process.getErrorStream(), err, "stderr");
+    }
+
+    private Thread collect(InputStream stream, List<String> lines, String name) {
+        Thread t = new Thread(() -> {
+            try (var reader = new BufferedReader(new InputStreamReader(stream, StandardCharsets.UTF_8))) {
+                for (String line; (line = reader.readLine()) != null; ) {
+                    synchronized (this) {
+                        lines.add(line);
+                        notifyAll();
+                    }
+                }
+            } catch (IOException e) {
+                // The process was destroyed while we read: its output ends here.
+            }
+        }, name + " of " + process.pid());
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    private void awaitListening() {
+        String line = awaitStdout(l -> LISTENING.matcher(l).matches(), START);
+        Matcher m = LISTENING.matcher(line);
+        if (!m.matches()) throw new AssertionError(line);
+        port = Integer.parseInt(m.group(2));
+    }
+
+    /** The port from the {@code listening on} line. */
+    public int port() {
+        if (port < 0) throw new IllegalStateException("no listening line seen from " + commandLine);
+        return port;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    public synchronized List<String> stdout() {
+        return List.copyOf(out);
+    }
+
+    public synchronized List<String> stderr() {
+        return List.copyOf(err);
+    }
+
+    /** Waits for a stdout line that matches, and returns it; fails with all output after {@code limit}. */
+    public String awaitStdout(Predicate<String> match, Duration limit) {
+        return await(out, match, limit, "stdout");
+    }
+
+    /** Waits for a stderr line that matches, and returns it; fails with all output after {@code limit}. */
+    public String awaitStderr(Predicate<String> match, Duration limit) {
+        return await(err, match, limit, "stderr");
+    }
+
+    /** Waits for a stderr line that contains {@code text}. */
+    public String awaitLog(String text) {
+        return awaitStderr(l -> l.contains(text), Duration.ofSeconds(20));
+    }
+
+    private synchronized String await(List<String> lines, Predicate<String> match, Duration limit, String name) {
+        long deadline = System.nanoTime() + limit.toNanos();
+        int seen = 0;
+        while (true) {
+            for (; seen < lines.size(); seen++) if (match.test(lines.get(seen))) return lines.get(seen);
+            long left = deadline - System.nanoTime();
+            boolean ended = !process.isAlive() && !outReader.isAlive() && !errReader.isAlive();
+            if (left <= 0 || ended) {
+                throw new AssertionError("no matching line on " + name + (ended ? " before the program ended" : " within " + limit)
+                        + "\n" + describe());
+            }
+            try {
+                wait(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), 100)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError("interrupted", e);
+            }
+        }
+    }
+
+    /** Waits for the program to end, and returns its exit code (with all output collected). */
+    public int exitCode(Duration limit) {
+        try {
+            if (!process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new AssertionError("still running after " + limit + "\n" + describe());
+            }
+            outReader.join(limit.toMillis());
+            errReader.join(limit.toMillis());
+            return process.exitValue();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError("interrupted", e);
+        }
+    }
+
+    /** The command, and everything the program printed so far: for failure messages. */
+    public synchronized String describe() {
+        return "$ " + commandLine + "\n--- stdout ---\n" + String.join("\n", out) + "\n--- stderr ---\n" + String.join("\n", err);
+    }
+
+    /** Sends a signal to the program itself (not to a wrapper), e.g. {@code TERM} or {@code INT}. */
+    public void signal(String name) {
+        try {
+            Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(javaPid())).inheritIO().start();
+            if (kill.waitFor() != 0) throw new AssertionError("kill -" + name + " failed");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The pid of the JVM running the program: the process itself, or the java below a wrapper. */
+    public long javaPid() {
+        if (process.info().command().orElse("").endsWith("/java")) return process.pid();
+        return process.descendants()
+                .filter(p -> p.info().command().orElse("").endsWith("/java"))
+                .mapToLong(ProcessHandle::pid)
+                .findFirst()
+                .orElse(process.pid());
+    }
+
+    @Override
+    public void close() {
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        try {
+            process.waitFor(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
