@@ -112,6 +112,7 @@ public class Daytime {
     }
 
     static int port(String arg) {
+        if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
         try {
             int port = Integer.parseInt(arg);
             if (port >= 0 && port <= 65535) return port;

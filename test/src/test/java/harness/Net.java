@@ -148,6 +148,18 @@ public final class Net {
         }
     }
 
+    /** CPU time a process has used so far (user + system), from /proc/PID/stat. */
+    public static Duration cpuTime(long pid) {
+        try {
+            String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" "); // fields from the 3rd on
+            long ticks = Long.parseLong(fields[11]) + Long.parseLong(fields[12]);  // utime + stime
+            return Duration.ofMillis(ticks * 10); // USER_HZ is 100 on Linux
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     public static Duration seconds(long s) {
         return Duration.ofSeconds(s);
     }
