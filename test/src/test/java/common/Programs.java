@@ -6,7 +6,8 @@ import java.util.List;
 public final class Programs {
     public static final List<String> ALL = List.of(
             "daytime/Daytime.java",
-            "echo/Echo.java");
+            "echo/Echo.java",
+            "uppercase/Uppercase.java");
 
     private Programs() {
     }

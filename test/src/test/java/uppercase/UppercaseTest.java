@@ -1,0 +1,155 @@
+package uppercase;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import harness.Bulk;
+import harness.Net;
+import harness.Program;
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class UppercaseTest {
+    Program server;
+
+    @BeforeAll
+    void start() {
+        server = Program.of("uppercase/Uppercase.java").start("0");
+    }
+
+    @AfterAll
+    void stop() {
+        server.close();
+    }
+
+    /** Sends the bytes, half-closes, and returns everything the server answered. */
+    static byte[] ask(int port, byte[] request) {
+        try (Socket s = Net.connect(port)) {
+            Net.write(s, request);
+            s.shutdownOutput();
+            return Net.readAll(s);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static String ask(int port, String request) {
+        return new String(ask(port, request.getBytes(StandardCharsets.UTF_8)), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void upperCasesAscii() {
+        assertEquals("HELLO WORLD\n", ask(server.port(), "hello world\n"));
+    }
+
+    @Test
+    void followsUnicodeRules() {
+        assertEquals("STRASSE É ΑΒΓ ЖЁ", ask(server.port(), "straße é αβγ жё"));
+        String mixed = "ﬃ ΐ ǰ ŉ İstanbul ǆ 日本語 🙂 abc";  // some grow when upper-cased: ﬃ becomes FFI
+        assertEquals(mixed.toUpperCase(Locale.ROOT), ask(server.port(), mixed));
+    }
+
+    @Test
+    void doesNotDependOnTheDefaultLocale() {
+        try (Program turkish = Program.of("uppercase/Uppercase.java").jvm("-Duser.language=tr", "-Duser.country=TR").start("0")) {
+            assertEquals("TITLE", ask(turkish.port(), "title"));
+        }
+    }
+
+    @Test
+    void joinsACharacterSplitAcrossTwoWrites() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            s.setTcpNoDelay(true);
+            Net.write(s, new byte[] {(byte) 0xC3});
+            Thread.sleep(200); // the scenario: the second byte arrives in a later segment
+            Net.write(s, new byte[] {(byte) 0xA9});
+            assertEquals("É", new String(Net.readExactly(s, 2), StandardCharsets.UTF_8));
+        }
+    }
+
+    @Test
+    void passesInvalidUtf8ThroughUnchanged() {
+        byte[] request = {'a', (byte) 0xFF, (byte) 0xFE, (byte) 0x80, 'b', (byte) 0xC0, (byte) 0x80, 'c', (byte) 0x80, 'd',
+            (byte) 0xED, (byte) 0xA0, (byte) 0x80, 'e', (byte) 0xF4, (byte) 0x90, (byte) 0x80, (byte) 0x80, 'f', (byte) 0xE2, (byte) 0x82};
+        byte[] expected = {'A', (byte) 0xFF, (byte) 0xFE, (byte) 0x80, 'B', (byte) 0xC0, (byte) 0x80, 'C', (byte) 0x80, 'D',
+            (byte) 0xED, (byte) 0xA0, (byte) 0x80, 'E', (byte) 0xF4, (byte) 0x90, (byte) 0x80, (byte) 0x80, 'F', (byte) 0xE2, (byte) 0x82};
+        assertArrayEquals(expected, ask(server.port(), request));
+    }
+
+    @Test
+    void passesRandomHighBytesThroughUnchanged() {
+        // A continuation byte (0x80 to 0xBF) after an ASCII letter never starts a character.
+        byte[] request = new byte[100_000];
+        SplittableRandom random = new SplittableRandom(7);
+        for (int i = 0; i < request.length; i++) request[i] = (byte) (i % 2 == 0 ? 'x' : 0x80 + random.nextInt(0x40));
+        byte[] expected = request.clone();
+        for (int i = 0; i < expected.length; i += 2) expected[i] = 'X';
+        assertArrayEquals(expected, ask(server.port(), request));
+    }
+
+    @Test
+    void answersWithoutWaitingForANewline() {
+        try (Socket s = Net.connect(server.port())) {
+            Net.write(s, "abc");
+            assertEquals("ABC", new String(Net.readExactly(s, 3), StandardCharsets.US_ASCII));
+            Net.write(s, "def\n");
+            assertEquals("DEF\n", new String(Net.readExactly(s, 4), StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void upperCasesTenMegabytesOfAsciiExactlyAndDeliversAllBeforeEof() throws IOException {
+        try (Socket s = Net.connect(server.port())) {
+            Bulk.Result r = Bulk.roundTrip(s, 10 * 1024 * 1024, 8, UppercaseTest::printable, UppercaseTest::asciiUpper);
+            assertTrue(r.identical(), r.toString());
+        }
+    }
+
+    @Test
+    void servesClientsConcurrently() {
+        try (Socket idle = Net.connect(server.port()); Socket busy = Net.connect(server.port())) {
+            Net.write(idle, "wait"); // sends a little, then waits: must not hold up the other client
+            Net.write(busy, "go");
+            assertEquals("GO", new String(Net.readExactly(busy, 2), StandardCharsets.US_ASCII));
+            assertEquals("WAIT", new String(Net.readExactly(idle, 4), StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void logsEachClientWithItsByteCount() {
+        try (Socket s = Net.connect(server.port())) {
+            int port = s.getLocalPort();
+            server.awaitLog("connection from 127.0.0.1:" + port);
+            Net.write(s, "12345");
+            s.shutdownOutput();
+            Net.readAll(s);
+            server.awaitLog("127.0.0.1:" + port + " closed (5 bytes)");
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    static byte[] printable(byte[] random) {
+        for (int i = 0; i < random.length; i++) random[i] = (byte) (' ' + (random[i] & 0x7F) % 95);
+        return random;
+    }
+
+    static byte[] asciiUpper(byte[] text) {
+        byte[] upper = text.clone();
+        for (int i = 0; i < upper.length; i++) if (upper[i] >= 'a' && upper[i] <= 'z') upper[i] -= 32;
+        return upper;
+    }
+}
