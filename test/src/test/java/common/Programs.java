@@ -7,7 +7,8 @@ public final class Programs {
     public static final List<String> ALL = List.of(
             "daytime/Daytime.java",
             "echo/Echo.java",
-            "uppercase/Uppercase.java");
+            "uppercase/Uppercase.java",
+            "chat/Chat.java");
 
     private Programs() {
     }

@@ -1,0 +1,347 @@
+/*
+ * Chat: a chat room; every line a client sends goes to everyone else.
+ *
+ * The Java form of the poll() multi-user chat server of the sockets guide. One
+ * thread and one Selector (Java's poll()) serve every client: channels are
+ * non-blocking and nothing ever waits on one client, so a slow or hostile
+ * client costs the others nothing. The price is that each step must be short,
+ * and that output a client cannot take yet is queued for it (up to 1 MiB;
+ * past that it is disconnected as too slow).
+ *
+ * Unlike the C original it frames by line, not by read: a line split across
+ * reads goes out once, whole, with one "user N: " prefix, and control
+ * characters are removed so that no one can move another user's cursor or
+ * fake a line from someone else.
+ *
+ * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
+ *          nc localhost 9040            (in two or more terminals)
+ */
+import java.io.IOException;
+import java.net.BindException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.Iterator;
+import java.util.LinkedHashSet;
+import java.util.Set;
+
+public class Chat {
+    static final int DEFAULT_PORT = 9040, DEFAULT_ROOM_SIZE = 256;
+    static final String USAGE = """
+            usage: java chat/Chat.java [PORT [MAX_ROOM_SIZE]]
+            A chat room: each line a client sends goes to every other client as "user N: line".
+              PORT           port to listen on (default 9040; 0 picks a free one)
+              MAX_ROOM_SIZE  clients allowed at once; the next one is told "room is full" (default 256)
+            example: java chat/Chat.java 9040 256 & nc localhost 9040""";
+
+    static final int MAX_LINE = 4096;         // a longer line goes out in pieces of this many bytes
+    static final int MAX_QUEUED = 1 << 20;    // output owed to a client before it is dropped as too slow
+    static final int ACCEPTS_PER_ROUND = 64;  // so that a burst of connects cannot starve the room
+
+    /** One member of the room: its socket, its number, the line it is typing and the output it is owed. */
+    static final class Client {
+        final SocketChannel channel;
+        final SelectionKey key;
+        final int number;
+        final String address;
+        final ByteBuffer line = ByteBuffer.allocate(MAX_LINE);   // bytes read but not yet broadcast
+        final ArrayDeque<ByteBuffer> output = new ArrayDeque<>(); // messages not yet written
+        long queued;                                              // bytes in output
+        boolean pending;                                          // in the list of clients to flush
+
+        Client(SocketChannel channel, SelectionKey key, int number) {
+            this.channel = channel;
+            this.key = key;
+            this.number = number;
+            this.address = address(channel.socket().getRemoteSocketAddress());
+        }
+    }
+
+    final Selector selector;
+    final ServerSocketChannel server;
+    final SelectionKey serverKey;
+    final int maxRoomSize;
+    final Set<Client> room = new LinkedHashSet<>();
+    final ArrayDeque<Client> toFlush = new ArrayDeque<>();   // clients given output in this round
+    final ArrayDeque<Client> tooSlow = new ArrayDeque<>();   // to drop once the current broadcast is done
+    int lastNumber;
+    long acceptPausedUntil, lastAcceptError;
+
+    Chat(ServerSocketChannel server, int maxRoomSize) throws IOException {
+        this.selector = Selector.open();
+        this.server = server;
+        this.maxRoomSize = maxRoomSize;
+        server.configureBlocking(false);                                    // fcntl(O_NONBLOCK)
+        this.serverKey = server.register(selector, SelectionKey.OP_ACCEPT);  // pollfd{listener, POLLIN}
+    }
+
+    public static void main(String[] args) throws IOException {
+        if (args.length > 0 && (args[0].equals("-h") || args[0].equals("--help"))) {
+            System.out.println(USAGE);
+            return;
+        }
+        if (args.length > 2) usageError("unexpected argument '" + args[2] + "'");
+        int port = args.length >= 1 ? port(args[0]) : DEFAULT_PORT;
+        int maxRoomSize = args.length == 2 ? roomSize(args[1]) : DEFAULT_ROOM_SIZE;
+        try (ServerSocketChannel server = listen(port)) {
+            new Chat(server, maxRoomSize).run();
+        }
+    }
+
+    /** The event loop: wait for readiness, handle each ready socket, then write what is owed. */
+    void run() throws IOException {
+        while (server.isOpen()) {
+            boolean paused = serverKey.interestOps() == 0;
+            selector.select(paused ? Math.max(1, acceptPausedUntil - System.currentTimeMillis()) : 0); // poll()
+            if (paused && System.currentTimeMillis() >= acceptPausedUntil) serverKey.interestOps(SelectionKey.OP_ACCEPT);
+            Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
+            while (keys.hasNext()) {
+                SelectionKey key = keys.next();
+                keys.remove();                                              // handled now: clear its revents
+                if (!key.isValid()) continue;                               // dropped earlier in this round
+                if (key.isAcceptable()) {                                   // POLLIN on the listener
+                    accept();
+                } else {
+                    Client client = (Client) key.attachment();
+                    if (key.isReadable()) read(client);                     // POLLIN (or POLLHUP) on a client
+                    if (key.isValid() && key.isWritable()) flush(client);   // POLLOUT: room in its send buffer
+                }
+            }
+            dropTooSlow();
+            for (Client client; (client = toFlush.poll()) != null; ) flush(client);
+        }
+    }
+
+    void accept() {
+        for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
+            SocketChannel channel;
+            try {
+                channel = server.accept();                                  // accept()
+                if (channel == null) return;                                // no one else is waiting
+            } catch (IOException e) {
+                // Out of file descriptors, say: the listener stays ready, so stop watching it
+                // for a moment rather than spin, and say so at most once a second.
+                acceptPausedUntil = System.currentTimeMillis() + 100;
+                serverKey.interestOps(0);
+                if (System.currentTimeMillis() - lastAcceptError > 1000) {
+                    log("accept failed: " + e.getMessage() + " (retrying)");
+                    lastAcceptError = System.currentTimeMillis();
+                }
+                return;
+            }
+            if (room.size() >= maxRoomSize) {
+                refuse(channel);
+                continue;
+            }
+            join(channel);
+        }
+    }
+
+    void join(SocketChannel channel) {
+        try {
+            channel.configureBlocking(false);
+            SelectionKey key = channel.register(selector, SelectionKey.OP_READ); // pollfd{client, POLLIN}
+            Client client = new Client(channel, key, ++lastNumber);
+            key.attach(client);
+            log("connection from " + client.address + " (user " + client.number + ")");
+            int size = room.size() + 1;
+            send(client, text("welcome, you are user " + client.number + " (" + size + (size == 1 ? " user" : " users") + " in the room)\n"));
+            broadcast(client, text("user " + client.number + " joined the chat room\n"));
+            room.add(client);
+        } catch (IOException e) {
+            log("could not register a new client: " + e.getMessage());
+            close(channel);
+        }
+    }
+
+    void refuse(SocketChannel channel) {
+        String peer = address(channel.socket().getRemoteSocketAddress());
+        try {
+            channel.write(text("room is full\n"));                          // 13 bytes fit any empty send buffer
+            channel.shutdownOutput();
+        } catch (IOException e) {
+            // it hung up already; closing below is all there is to do
+        }
+        close(channel);
+        log(peer + " refused: room is full (" + maxRoomSize + ")");
+    }
+
+    /** Reads what the client sent and broadcasts each complete line, or a full piece of a long one. */
+    void read(Client client) {
+        int n;
+        try {
+            n = client.channel.read(client.line);                           // recv(): at most what fits in the line
+        } catch (IOException e) {
+            leave(client, "", e.getMessage());
+            return;
+        }
+        ByteBuffer line = client.line;
+        byte[] bytes = line.array();
+        int start = 0;
+        for (int i = 0; i < line.position(); i++) {
+            if (bytes[i] != '\n') continue;
+            int end = i > start && bytes[i - 1] == '\r' ? i - 1 : i;       // CRLF and LF both end a line
+            broadcast(client, message(client, bytes, start, end));
+            start = i + 1;
+        }
+        if (start == 0 && !line.hasRemaining()) {                           // a full line with no end: send a piece
+            start = characterBoundary(bytes, MAX_LINE);
+            broadcast(client, message(client, bytes, 0, start));
+        }
+        if (n == -1 && start < line.position()) {                           // EOF after an unfinished line: still send it
+            broadcast(client, message(client, bytes, start, line.position()));
+            start = line.position();
+        }
+        line.limit(line.position()).position(start);
+        line.compact();                                                     // keep what follows the last line
+        if (n == -1) leave(client, "", "closed");
+    }
+
+    /** Where to cut a full buffer so that no UTF-8 character is split between two pieces. */
+    static int characterBoundary(byte[] bytes, int end) {
+        for (int i = end - 1; i >= end - 3; i--) {
+            int b = bytes[i] & 0xFF;
+            if (b < 0x80) return end;                                       // ASCII: nothing is cut
+            if (b >= 0xC0) return i + (b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2) > end ? i : end; // a lead byte
+        }
+        return end;                                                         // not UTF-8: cut anywhere
+    }
+
+    /** "user N: " and the line as UTF-8 text with every control character but TAB removed. */
+    static ByteBuffer message(Client from, byte[] bytes, int start, int end) {
+        String text = new String(bytes, start, end - start, StandardCharsets.UTF_8); // invalid bytes become U+FFFD
+        StringBuilder message = new StringBuilder(end - start + 16).append("user ").append(from.number).append(": ");
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '\t' || !Character.isISOControl(c)) message.append(c); // C0, DEL and C1 go
+        }
+        return text(message.append('\n').toString());
+    }
+
+    /** Queues a message for everyone in the room but {@code except}. */
+    void broadcast(Client except, ByteBuffer message) {
+        for (Client client : room) {
+            if (client != except) send(client, message.duplicate());
+        }
+    }
+
+    /** Queues a message for one client, to be written at the end of this round. */
+    void send(Client client, ByteBuffer message) {
+        if (client.queued + message.remaining() > MAX_QUEUED) {
+            if (!tooSlow.contains(client)) tooSlow.add(client);             // dropped after this broadcast
+            return;
+        }
+        client.output.add(message);
+        client.queued += message.remaining();
+        if (!client.pending) {
+            client.pending = true;
+            toFlush.add(client);
+        }
+    }
+
+    /** Writes as much of the client's output as its socket takes now; watches for POLLOUT only while some is left. */
+    void flush(Client client) {
+        client.pending = false;
+        if (!client.key.isValid()) return;                                  // it left after output was queued
+        try {
+            long written = client.channel.write(client.output.toArray(new ByteBuffer[0])); // writev()
+            client.queued -= written;
+            while (!client.output.isEmpty() && !client.output.peek().hasRemaining()) client.output.poll();
+            client.key.interestOps(client.output.isEmpty() ? SelectionKey.OP_READ : SelectionKey.OP_READ | SelectionKey.OP_WRITE);
+        } catch (IOException e) {
+            leave(client, "", e.getMessage());
+            dropTooSlow();
+        }
+    }
+
+    void dropTooSlow() {
+        for (Client client; (client = tooSlow.poll()) != null; ) leave(client, " (too slow)", "too slow");
+    }
+
+    /** Takes a client out of the room, closes its socket and tells everyone left. */
+    void leave(Client client, String note, String why) {
+        if (!room.remove(client)) return;                                   // already gone
+        client.key.cancel();
+        close(client.channel);                                              // close(): its unsent output is dropped
+        log(client.address + " closed (user " + client.number + ": " + why + ")");
+        broadcast(null, text("user " + client.number + " disconnected" + note + "\n"));
+    }
+
+    static ByteBuffer text(String s) {
+        return ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    static void close(SocketChannel channel) {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            log("close failed: " + e.getMessage()); // nothing else to do: the socket is gone either way
+        }
+    }
+
+    static int roomSize(String arg) {
+        try {
+            int size = Integer.parseInt(arg);
+            if (size >= 1) return size;
+        } catch (NumberFormatException e) {
+            // not a number: reported below
+        }
+        usageError("bad MAX_ROOM_SIZE '" + arg + "' (want 1 or more)");
+        return -1;
+    }
+
+    // ---- the same in every server of this collection ----
+
+    static ServerSocketChannel listen(int port) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
+        try {
+            server.bind(new InetSocketAddress(port), 512);           // bind(INADDR_ANY) + listen()
+        } catch (BindException e) {
+            String why = e.getMessage() == null ? "" : e.getMessage();
+            if (why.contains("in use")) fail("error: port " + port + " is already in use");
+            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
+            fail("error: cannot listen on port " + port + ": " + why);
+        }
+        System.out.println("listening on " + address(server.getLocalAddress()));
+        return server;
+    }
+
+    static int port(String arg) {
+        if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
+        try {
+            int port = Integer.parseInt(arg);
+            if (port >= 0 && port <= 65535) return port;
+        } catch (NumberFormatException e) {
+            // not a number: reported below like a number out of range
+        }
+        usageError("bad port '" + arg + "' (want 0 to 65535)");
+        return -1;
+    }
+
+    /** 127.0.0.1:51334 or [::1]:51334, as ss and nc print them. */
+    static String address(SocketAddress socketAddress) {
+        var a = (InetSocketAddress) socketAddress;
+        String host = a.getAddress().isAnyLocalAddress() ? "0.0.0.0" : a.getAddress().getHostAddress();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+
+    static void log(String message) { System.err.println(message); }
+
+    static void usageError(String message) {
+        System.err.println("error: " + message + "\n" + USAGE);
+        System.exit(2);
+    }
+
+    static void fail(String message) {
+        System.err.println(message);
+        System.exit(1);
+    }
+}

@@ -1,0 +1,288 @@
+package chat;
+
+import static harness.Net.seconds;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import harness.LineClient;
+import harness.Net;
+import harness.Program;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ChatTest {
+    static final Pattern GREETING = Pattern.compile("welcome, you are user (\\d+) \\((\\d+) users? in the room\\)");
+    Program server;
+
+    @BeforeAll
+    void start() {
+        server = Program.of("chat/Chat.java").start("0");
+    }
+
+    @AfterAll
+    void stop() {
+        server.close();
+    }
+
+    /** A member of the room: connected, greeted, and knowing its number. */
+    static class Member extends LineClient {
+        final int number;
+        final int roomSize;
+
+        Member(int port) {
+            this(Net.connect(port));
+        }
+
+        Member(Socket socket) {
+            super(socket);
+            String greeting = readLine();
+            Matcher m = GREETING.matcher(String.valueOf(greeting));
+            if (!m.matches()) throw new AssertionError("not a greeting: " + greeting);
+            number = Integer.parseInt(m.group(1));
+            roomSize = Integer.parseInt(m.group(2));
+        }
+    }
+
+    @Test
+    void joinLinesAndLeaveAreSentToOthersExactly() {
+        try (Member a = new Member(server.port())) {
+            Member b = new Member(server.port());
+            assertTrue(b.number > a.number);
+            assertEquals(a.roomSize + 1, b.roomSize);
+            assertEquals("user " + b.number + " joined the chat room", a.readLine());
+
+            a.send("hello\n");
+            assertEquals("user " + a.number + ": hello", b.readLine());
+            b.send("hi there\n");
+            assertEquals("user " + b.number + ": hi there", a.readLine()); // a did not get its own line back
+
+            b.close();
+            assertEquals("user " + b.number + " disconnected", a.readLine());
+            server.awaitLog("127.0.0.1:" + b.localPort() + " closed (user " + b.number + ": closed)");
+        }
+    }
+
+    @Test
+    void greetsWithTheNumberAndTheRoomSize() {
+        try (Program small = Program.of("chat/Chat.java").start("0", "5"); Member first = new Member(small.port())) {
+            assertEquals(1, first.roomSize);
+            try (Member second = new Member(small.port())) {
+                assertEquals(first.number + 1, second.number);
+                assertEquals(2, second.roomSize);
+            }
+        }
+    }
+
+    @Test
+    void aLineSplitAcrossTwoWritesArrivesOnceWhole() throws Exception {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.readLine(); // b joined
+            a.socket.setTcpNoDelay(true);
+            a.send("hel");
+            Thread.sleep(200); // the scenario: the rest of the line comes in a later segment
+            a.send("lo world\n");
+            a.send("next\n");
+            assertEquals("user " + a.number + ": hello world", b.readLine());
+            assertEquals("user " + a.number + ": next", b.readLine());
+        }
+    }
+
+    @Test
+    void severalLinesInOneWriteAreSeveralMessagesWithLfOrCrlf() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.send("one\ntwo\r\nthree\n");
+            assertEquals("user " + a.number + ": one", b.readLine());
+            assertEquals("user " + a.number + ": two", b.readLine());
+            assertEquals("user " + a.number + ": three", b.readLine());
+        }
+    }
+
+    @Test
+    void controlCharactersNeverReachOthersAndEachLineHasOnePrefix() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            byte[] hostile = concat(
+                    "\u001b[2J clear\n",                     // ANSI clear screen
+                    "\u001b]52;c;aGVsbG8=\u0007 clip\n",     // OSC 52: write the clipboard
+                    "\r\nuser 1: fake\n",                   // CRLF alone, then a fake line
+                    "ok\ruser 1: fake too\n",               // a lone CR to overwrite the prefix
+                    "bell\u0007 del\u007f tab\tend\n");
+            byte[] c1AndInvalid = {'c', '1', (byte) 0xC2, (byte) 0x9B, '3', '1', 'm', ' ', (byte) 0xFF, (byte) 0xC0, '!', '\n'};
+            Net.write(a.socket, hostile);
+            Net.write(a.socket, c1AndInvalid);
+            String prefix = "user " + a.number + ": ";
+            List<String> expected = List.of(
+                    prefix + "[2J clear",
+                    prefix + "]52;c;aGVsbG8= clip",
+                    prefix,
+                    prefix + "user 1: fake",
+                    prefix + "okuser 1: fake too",
+                    prefix + "bell del tab\tend",
+                    prefix + "c131m \uFFFD\uFFFD!");
+            for (String line : expected) {
+                String got = b.readLine();
+                assertEquals(line, got);
+                assertTrue(got.chars().noneMatch(c -> c != '\t' && Character.isISOControl(c)), got);
+            }
+        }
+    }
+
+    @Test
+    void aLongLineWithoutNewlineGoesOutInPiecesWithBoundedMemory() {
+        try (Program small = Program.of("chat/Chat.java").jvm("-Xmx64m").start("0");
+             Member sender = new Member(small.port());
+             Member receiver = new Member(small.port());
+             Member other = new Member(small.port())) {
+            sender.readLine(); sender.readLine(); receiver.readLine(); // join lines
+            byte[] line = new byte[1 << 20];
+            for (int i = 0; i < line.length; i++) line[i] = (byte) ('a' + i % 26);
+            CompletableFuture<Void> write = CompletableFuture.runAsync(() -> Net.write(sender.socket, line));
+            String prefix = "user " + sender.number + ": ";
+            StringBuilder got = new StringBuilder();
+            for (int piece = 0; piece < line.length / 4096; piece++) {
+                String message = receiver.readLine();
+                assertTrue(message.startsWith(prefix), message.substring(0, Math.min(40, message.length())));
+                assertEquals(4096, message.length() - prefix.length());
+                got.append(message, prefix.length(), message.length());
+            }
+            write.join();
+            assertEquals(new String(line, StandardCharsets.US_ASCII), got.toString());
+            other.send("still here\n");
+            assertEquals("user " + other.number + ": still here", receiver.readLine());
+            assertTrue(small.process().isAlive(), small.describe());
+        }
+    }
+
+    @Test
+    void aStalledClientIsDroppedWhileOthersGetEveryLine() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0")) {
+            Socket raw = new Socket();
+            raw.setReceiveBufferSize(4096);
+            raw.connect(new InetSocketAddress("127.0.0.1", room.port()));
+            raw.setSoTimeout(Net.READ_TIMEOUT_MS);
+            try (Member stalled = new Member(raw); Member sender = new Member(room.port()); Member receiver = new Member(room.port())) {
+                // stalled never reads again from here on
+                sender.readLine(); // receiver joined
+                int lines = 5000;
+                String body = "x".repeat(1000);
+                CompletableFuture<Void> send = CompletableFuture.runAsync(() -> {
+                    for (int i = 0; i < lines; i++) sender.send(i + " " + body + "\n");
+                });
+                int next = 0;
+                boolean dropped = false;
+                while (next < lines) {
+                    String line = receiver.readLine();
+                    if (line.equals("user " + stalled.number + " disconnected (too slow)")) {
+                        dropped = true;
+                        continue;
+                    }
+                    assertEquals("user " + sender.number + ": " + next + " " + body, line);
+                    next++;
+                }
+                send.join();
+                assertTrue(dropped, "the stalled client was not dropped");
+                room.awaitLog("user " + stalled.number + ": too slow");
+            }
+        }
+    }
+
+    @Test
+    void resetsDuringABroadcastStormHurtNoOneElse() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0")) {
+            List<Member> keepers = new ArrayList<>(), victims = new ArrayList<>();
+            for (int i = 0; i < 50; i++) (i % 2 == 0 ? keepers : victims).add(new Member(room.port()));
+            try {
+                int perSender = 200;
+                List<Member> senders = keepers.subList(0, 5);
+                List<CompletableFuture<Void>> storm = new ArrayList<>();
+                for (Member s : senders) {
+                    storm.add(CompletableFuture.runAsync(() -> {
+                        for (int i = 0; i < perSender; i++) s.send("storm " + i + "\n");
+                    }));
+                }
+                for (Member v : victims) Net.reset(v.socket);
+                storm.forEach(CompletableFuture::join);
+                for (Member k : keepers) {
+                    Set<String> missing = new HashSet<>();
+                    for (Member s : senders) {
+                        if (s != k) for (int i = 0; i < perSender; i++) missing.add("user " + s.number + ": storm " + i);
+                    }
+                    while (!missing.isEmpty()) {
+                        String line = k.readLine();
+                        assertTrue(line != null, "EOF with " + missing.size() + " lines missing");
+                        missing.remove(line);
+                    }
+                }
+                try (Member late = new Member(room.port())) {
+                    assertEquals(keepers.size() + 1, late.roomSize);
+                }
+            } finally {
+                keepers.forEach(LineClient::close);
+            }
+        }
+    }
+
+    @Test
+    void aFullRoomTurnsNewcomersAwayAndGoesOn() {
+        try (Program room = Program.of("chat/Chat.java").start("0", "3");
+             Member a = new Member(room.port()); Member b = new Member(room.port()); Member c = new Member(room.port())) {
+            try (LineClient fourth = new LineClient(room.port())) {
+                assertEquals("room is full", fourth.readLine());
+                assertNull(fourth.readLine());
+            }
+            a.send("still open\n");
+            b.skipUntil("user " + a.number + ": still open");
+            c.skipUntil("user " + a.number + ": still open");
+            room.awaitLog("refused: room is full (3)");
+        }
+    }
+
+    @Test
+    void aThousandClientsAllReceiveABroadcast() {
+        try (Program room = Program.of("chat/Chat.java").start("0", "1000")) {
+            List<Member> members = new ArrayList<>();
+            try {
+                for (int i = 0; i < 1000; i++) members.add(new Member(room.port()));
+                Member speaker = members.get(0);
+                speaker.send("hello, everyone\n");
+                for (Member m : members.subList(1, members.size())) m.skipUntil("user " + speaker.number + ": hello, everyone");
+            } finally {
+                members.forEach(LineClient::close);
+            }
+        }
+    }
+
+    @Test
+    void idleClientsCostNoCpu() throws Exception {
+        List<Member> idle = new ArrayList<>();
+        try {
+            for (int i = 0; i < 100; i++) idle.add(new Member(server.port()));
+            idle.get(0).send("now everyone has output queued once\n");
+            idle.get(99).skipUntil("user " + idle.get(0).number + ": now everyone has output queued once");
+            var before = Net.cpuTime(server.pid());
+            Thread.sleep(3000); // the measurement window
+            var used = Net.cpuTime(server.pid()).minus(before);
+            assertTrue(used.toMillis() < 900, "100 idle clients used " + used + " of CPU in 3 s");
+        } finally {
+            idle.forEach(LineClient::close);
+        }
+    }
+
+    static byte[] concat(String... parts) {
+        return String.join("", parts).getBytes(StandardCharsets.UTF_8);
+    }
+}
