@@ -15,13 +15,20 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /** The rules of SPEC.md that every program keeps: help, bad arguments, a port in use. */
 class CommonRulesTest {
-    static List<String> programs() {
+    static List<Programs.Server> programs() {
         return Programs.ALL;
+    }
+
+    static String[] withPort(Programs.Server server, String port) {
+        List<String> args = new java.util.ArrayList<>(server.beforePort());
+        args.add(port);
+        return args.toArray(String[]::new);
     }
 
     @ParameterizedTest
     @MethodSource("programs")
-    void helpPrintsUsageToStdoutAndExits0(String file) {
+    void helpPrintsUsageToStdoutAndExits0(Programs.Server server) {
+        String file = server.file();
         Program p = Program.of(file).run(Program.START, "--help");
         assertEquals(0, p.exitCode(seconds(1)), p.describe());
         List<String> out = p.stdout();
@@ -32,9 +39,9 @@ class CommonRulesTest {
 
     @ParameterizedTest
     @MethodSource("programs")
-    void badPortIsNamedThenUsageWithExit2(String file) {
+    void badPortIsNamedThenUsageWithExit2(Programs.Server server) {
         for (String bad : List.of("http", "65536", "-1")) {
-            Program p = Program.of(file).run(Program.START, bad);
+            Program p = Program.of(server.file()).run(Program.START, withPort(server, bad));
             assertEquals(2, p.exitCode(seconds(1)), p.describe());
             assertEquals("error: bad port '" + bad + "' (want 0 to 65535)", p.stderr().get(0), p.describe());
             assertTrue(p.stderr().get(1).startsWith("usage: "), p.describe());
@@ -44,8 +51,8 @@ class CommonRulesTest {
 
     @ParameterizedTest
     @MethodSource("programs")
-    void unknownOptionIsNamedThenUsageWithExit2(String file) {
-        Program p = Program.of(file).run(Program.START, "--frobnicate");
+    void unknownOptionIsNamedThenUsageWithExit2(Programs.Server server) {
+        Program p = Program.of(server.file()).run(Program.START, "--frobnicate");
         assertEquals(2, p.exitCode(seconds(1)), p.describe());
         assertTrue(p.stderr().get(0).startsWith("error: ") && p.stderr().get(0).contains("--frobnicate"), p.describe());
         assertNoStackTrace(p);
@@ -53,11 +60,11 @@ class CommonRulesTest {
 
     @ParameterizedTest
     @MethodSource("programs")
-    void portInUseIsOneClearLineAndExit1(String file) throws IOException {
+    void portInUseIsOneClearLineAndExit1(Programs.Server server) throws IOException {
         try (ServerSocket taken = new ServerSocket()) {
             taken.bind(new InetSocketAddress(0));
             int port = taken.getLocalPort();
-            Program p = Program.of(file).run(Program.START, "" + port);
+            Program p = Program.of(server.file()).run(Program.START, withPort(server, "" + port));
             assertEquals(1, p.exitCode(seconds(1)), p.describe());
             assertEquals(List.of("error: port " + port + " is already in use"), p.stderr());
             assertEquals(List.of(), p.stdout());

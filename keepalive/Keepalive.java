@@ -1,0 +1,260 @@
+/*
+ * Keepalive: TCP keepalive in action, and proof that it finds a dead peer.
+ *
+ * The Java form of the keepalive demo of the POSIX socket examples: one program
+ * that is both server and client (the fork() becomes a thread). The client
+ * connects and stays silent; the server enables SO_KEEPALIVE with TCP_KEEPIDLE
+ * 1 s, TCP_KEEPINTERVAL 1 s and TCP_KEEPCOUNT 10, prints what the socket really
+ * uses, and waits. While the peer answers the probes nothing happens; once it
+ * stops (cable pulled, host gone), the kernel gives up after idle + interval x
+ * count seconds and the waiting read fails: "peer dead", exit 3.
+ *
+ * Keepalive only probes an idle connection. It cannot help while sent data is
+ * unacknowledged (retransmission, not keepalive, is then in charge), and it
+ * says nothing about a peer that is alive but stuck.
+ *
+ * --serve is the form a real server uses: no built-in client, any number of
+ * clients, keepalive on each, one thread per client, each dead peer logged.
+ *
+ * Try it:  java keepalive/Keepalive.java                  (demo on 127.0.0.1:12345)
+ *          tcpdump -n -i lo port 12345                     (as root: a probe each second)
+ */
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.BindException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketAddress;
+import java.net.SocketOption;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import jdk.net.ExtendedSocketOptions;
+
+public class Keepalive {
+    static final String DEFAULT_ADDRESS = "127.0.0.1";
+    static final int DEFAULT_PORT = 12345;
+    static final String USAGE = """
+            usage: java keepalive/Keepalive.java [ADDRESS [PORT]] [--idle S] [--interval S] [--count N] [--serve]
+            TCP keepalive: a server and a silent client; the server reports when keepalive finds the peer dead (exit 3).
+              ADDRESS       address to listen on and connect to (default 127.0.0.1)
+              PORT          port (default 12345; 0 picks a free one); a lone number is taken as PORT
+              --idle S      idle seconds before the first probe, TCP_KEEPIDLE (default 1)
+              --interval S  seconds between probes, TCP_KEEPINTERVAL (default 1)
+              --count N     unanswered probes before the peer is dead, TCP_KEEPCOUNT (default 10)
+              --serve       no built-in client: serve any number of clients, log each dead peer
+            example: java keepalive/Keepalive.java 127.0.0.1 12345 --idle 2 --interval 1 --count 3""";
+
+    static int idle = 1, interval = 1, count = 10;
+    static volatile int exitStatus = 0; // what Ctrl-C or SIGTERM exits with: the demo's normal end
+
+    public static void main(String[] args) throws IOException {
+        List<String> positional = new ArrayList<>();
+        boolean serve = false;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "-h", "--help" -> {
+                    System.out.println(USAGE);
+                    return;
+                }
+                case "--idle" -> idle = positive(args, ++i);
+                case "--interval" -> interval = positive(args, ++i);
+                case "--count" -> count = positive(args, ++i);
+                case "--serve" -> serve = true;
+                default -> {
+                    if (args[i].startsWith("-") && !args[i].matches("-\\d+")) usageError("unknown option '" + args[i] + "'");
+                    positional.add(args[i]);
+                }
+            }
+        }
+        if (positional.size() > 2) usageError("unexpected argument '" + positional.get(2) + "'");
+        if (positional.size() == 1 && positional.get(0).matches("-?\\d+")) positional.add(0, DEFAULT_ADDRESS);
+        InetAddress address = address(positional.isEmpty() ? DEFAULT_ADDRESS : positional.get(0));
+        int port = positional.size() == 2 ? port(positional.get(1)) : DEFAULT_PORT;
+
+        ServerSocket server = listen(address, port, serve ? 128 : 1);
+        // A JVM stopped by a signal exits with 128 + its number; here Ctrl-C is the normal way out.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> Runtime.getRuntime().halt(exitStatus)));
+        try {
+            if (serve) serve(server);
+            else demo(server);
+        } catch (IOException e) {
+            log("error: " + e.getMessage());
+            exit(1);
+        }
+    }
+
+    /** The article's demo: connect a silent client to ourselves, then wait for keepalive to say it died. */
+    static void demo(ServerSocket server) throws IOException {
+        Thread client = new Thread(() -> {
+            try (Socket socket = new Socket()) {
+                socket.connect(server.getLocalSocketAddress());                  // connect()
+                System.out.println("connected");
+                socket.getInputStream().read();                                  // pause(): silent until the end
+            } catch (IOException e) {
+                // the client side has no keepalive; the server's report is what the demo shows
+            }
+        });
+        client.setDaemon(true);
+        client.start();
+
+        Socket peer = server.accept();                                           // accept()
+        String settings = enableKeepalive(peer);
+        System.out.println("accepted");
+        System.out.println(settings);
+        long since = System.nanoTime();
+        String end = waitForEnd(peer.getInputStream());
+        if (end == null) {
+            System.out.println("peer closed the connection");
+            return;
+        }
+        System.out.println("peer dead after " + seconds(since) + " s (" + end + ")");
+        exit(3);
+    }
+
+    /** --serve: one thread per client, each watched by keepalive, each end logged. */
+    static void serve(ServerSocket server) {
+        long lastError = 0;
+        while (true) {
+            try {
+                Socket client = server.accept();                                 // accept()
+                new Thread(() -> watch(client)).start();                         // one thread per client
+            } catch (IOException e) {
+                if (System.nanoTime() - lastError > 1_000_000_000L) {            // e.g. out of file descriptors:
+                    log("accept failed: " + e.getMessage() + " (retrying)");     // log at most once a second,
+                    lastError = System.nanoTime();
+                }
+                pause(100);                                                      // and back off instead of spinning
+            }
+        }
+    }
+
+    static void watch(Socket client) {
+        String peer = address(client.getRemoteSocketAddress());
+        try (client) {
+            log("connection from " + peer + ", " + enableKeepalive(client));
+            long since = System.nanoTime();
+            String end = waitForEnd(client.getInputStream());
+            log(end == null ? peer + " closed" : peer + " peer dead after " + seconds(since) + " s (" + end + ")");
+        } catch (IOException e) {
+            log(peer + " " + e.getMessage());
+        }
+    }
+
+    /** Reads (and discards) until EOF, then returns null; or returns why the connection failed. */
+    static String waitForEnd(InputStream in) {
+        byte[] discard = new byte[512];
+        try {
+            while (in.read(discard) != -1) { }                                   // blocks; keepalive probes meanwhile
+            return null;
+        } catch (IOException e) {
+            return e.getMessage();                                               // ETIMEDOUT: "Connection timed out"
+        }
+    }
+
+    /** setsockopt(SO_KEEPALIVE) and the three TCP options where supported; returns what the socket reports. */
+    static String enableKeepalive(Socket socket) throws IOException {
+        socket.setKeepAlive(true);                                               // setsockopt(SOL_SOCKET, SO_KEEPALIVE)
+        return "keepalive"
+                + " idle=" + set(socket, ExtendedSocketOptions.TCP_KEEPIDLE, idle, "s")        // setsockopt(IPPROTO_TCP, TCP_KEEPIDLE)
+                + " interval=" + set(socket, ExtendedSocketOptions.TCP_KEEPINTERVAL, interval, "s") // TCP_KEEPINTVL
+                + " count=" + set(socket, ExtendedSocketOptions.TCP_KEEPCOUNT, count, "");     // TCP_KEEPCNT
+    }
+
+    static String set(Socket socket, SocketOption<Integer> option, int value, String unit) throws IOException {
+        if (!socket.supportedOptions().contains(option)) {
+            log(option.name() + " is not supported on this platform: the system default applies");
+            return "default";
+        }
+        socket.setOption(option, value);
+        return socket.getOption(option) + unit;                                  // getsockopt(): what is really in force
+    }
+
+    static String seconds(long since) {
+        return String.format(Locale.ROOT, "%.1f", (System.nanoTime() - since) / 1e9);
+    }
+
+    static int positive(String[] args, int i) {
+        if (i >= args.length) usageError(args[i - 1] + " needs a value");
+        try {
+            int value = Integer.parseInt(args[i]);
+            if (value > 0) return value;
+        } catch (NumberFormatException e) {
+            // not a number: reported below
+        }
+        usageError("bad " + args[i - 1] + " '" + args[i] + "' (want a whole number above 0)");
+        return -1;
+    }
+
+    static InetAddress address(String host) {
+        try {
+            return InetAddress.getByName(host);
+        } catch (UnknownHostException e) {
+            usageError("unknown address '" + host + "'");
+            return null;
+        }
+    }
+
+    static void exit(int status) {
+        exitStatus = status;
+        System.exit(status);
+    }
+
+    // ---- the same in every server of this collection, but binding ADDRESS ----
+
+    static ServerSocket listen(InetAddress address, int port, int backlog) throws IOException {
+        ServerSocket server = new ServerSocket();                    // socket()
+        server.setReuseAddress(true);                                // setsockopt(SO_REUSEADDR)
+        try {
+            server.bind(new InetSocketAddress(address, port), backlog); // bind() + listen()
+        } catch (BindException e) {
+            String why = e.getMessage() == null ? "" : e.getMessage();
+            if (why.contains("in use")) fail("error: port " + port + " is already in use");
+            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
+            fail("error: cannot listen on " + address.getHostAddress() + ":" + port + ": " + why);
+        }
+        System.out.println("listening on " + address(server.getLocalSocketAddress()));
+        return server;
+    }
+
+    static int port(String arg) {
+        try {
+            int port = Integer.parseInt(arg);
+            if (port >= 0 && port <= 65535) return port;
+        } catch (NumberFormatException e) {
+            // not a number: reported below like a number out of range
+        }
+        usageError("bad port '" + arg + "' (want 0 to 65535)");
+        return -1;
+    }
+
+    /** 127.0.0.1:51334 or [::1]:51334, as ss and nc print them. */
+    static String address(SocketAddress socketAddress) {
+        var a = (InetSocketAddress) socketAddress;
+        String host = a.getAddress().isAnyLocalAddress() ? "0.0.0.0" : a.getAddress().getHostAddress();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+
+    static void log(String message) { System.err.println(message); }
+
+    static void pause(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static void usageError(String message) {
+        System.err.println("error: " + message + "\n" + USAGE);
+        System.exit(2);
+    }
+
+    static void fail(String message) {
+        System.err.println(message);
+        System.exit(1);
+    }
+}

@@ -1,0 +1,162 @@
+package keepalive;
+
+import static harness.Net.seconds;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import harness.Program;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+class KeepaliveTest {
+    static final Pattern CONNECTION = Pattern.compile("connection from 127\\.0\\.0\\.1:(\\d+), keepalive .*");
+
+    @Test
+    void demoPrintsConnectedAcceptedAndTheSettingsInForce() {
+        try (Program demo = Program.of("keepalive/Keepalive.java").start("0")) {
+            demo.awaitStdout("connected"::equals, seconds(20));
+            demo.awaitStdout("accepted"::equals, seconds(20));
+            demo.awaitStdout("keepalive idle=1s interval=1s count=10"::equals, seconds(20));
+        }
+    }
+
+    @Test
+    void overridesAreHonouredAndReadBack() {
+        try (Program demo = Program.of("keepalive/Keepalive.java").start("127.0.0.1", "0", "--idle", "7", "--interval", "3", "--count", "4")) {
+            demo.awaitStdout("keepalive idle=7s interval=3s count=4"::equals, seconds(20));
+        }
+    }
+
+    @Test
+    void ctrlCAndSigtermEndTheDemoWithExit0() {
+        for (String signal : List.of("INT", "TERM")) {
+            try (Program demo = Program.of("keepalive/Keepalive.java").start("0")) {
+                demo.awaitStdout("accepted"::equals, seconds(20));
+                demo.signal(signal);
+                assertEquals(0, demo.exitCode(seconds(10)), demo.describe());
+            }
+        }
+    }
+
+    @Test
+    void badSettingsAreNamed() {
+        Program p = Program.of("keepalive/Keepalive.java").run(Program.START, "--idle", "0");
+        assertEquals(2, p.exitCode(seconds(1)), p.describe());
+        assertEquals("error: bad --idle '0' (want a whole number above 0)", p.stderr().get(0));
+    }
+
+    @Test
+    void theKernelRunsAKeepaliveTimerOnTheAcceptedSocket() throws IOException {
+        assumeTrue(Files.isReadable(Path.of("/proc/net/tcp")), "needs Linux's /proc/net/tcp");
+        try (Program demo = Program.of("keepalive/Keepalive.java").start("0")) {
+            demo.awaitStdout("accepted"::equals, seconds(20));
+            // The accepted socket: local 127.0.0.1:port (IPv4, or IPv4-mapped in tcp6), ESTABLISHED (01).
+            // Its "tr" field is the timer the kernel runs on it; 02 is the keepalive timer.
+            String local = String.format(Locale.ROOT, "0100007F:%04X", demo.port());
+            List<String> timers = new java.util.ArrayList<>();
+            for (String table : List.of("tcp", "tcp6")) {
+                for (String line : Files.readAllLines(Path.of("/proc/" + demo.pid() + "/net/" + table))) {
+                    String[] f = line.trim().split("\\s+");
+                    if (f[1].endsWith(local) && f[3].equals("01")) timers.add(f[5].substring(0, 2));
+                }
+            }
+            assertEquals(List.of("02"), timers, "timers on " + local);
+        }
+    }
+
+    // ---- a dead peer, for real: a network namespace of our own, and nftables dropping packets ----
+
+    static void assumeNetworkNamespaces() {
+        assumeTrue("root".equals(System.getProperty("user.name")), "dropping packets needs root (network namespace + nftables)");
+        for (String tool : List.of("unshare", "nsenter", "ip", "nft")) {
+            assumeTrue(onPath(tool), "needs " + tool + " on PATH (bash .ci/run installs it)");
+        }
+    }
+
+    static boolean onPath(String tool) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+            if (Files.isExecutable(Path.of(dir, tool))) return true;
+        }
+        return false;
+    }
+
+    /** Keepalive in a fresh network namespace with only loopback, up. */
+    static Program startIsolated(String... args) {
+        return Program.of("keepalive/Keepalive.java")
+                .wrappedIn("unshare", "-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\"")
+                .start(args);
+    }
+
+    /** Runs a command inside the program's network namespace. */
+    static Process inNamespace(Program p, String... command) throws IOException {
+        List<String> full = new java.util.ArrayList<>(List.of("nsenter", "-t", Long.toString(p.pid()), "-n"));
+        full.addAll(List.of(command));
+        return new ProcessBuilder(full).redirectErrorStream(true).start();
+    }
+
+    /** Drops every packet to or from a local port, inside the program's namespace. */
+    static void dropPort(Program p, int port) throws Exception {
+        Process nft = inNamespace(p, "nft", "add table inet cut; "
+                + "add chain inet cut incoming { type filter hook input priority 0; }; "
+                + "add rule inet cut incoming tcp sport " + port + " drop; "
+                + "add rule inet cut incoming tcp dport " + port + " drop");
+        assertTrue(nft.waitFor(20, TimeUnit.SECONDS), "nft did not finish");
+        assertEquals(0, nft.exitValue(), new String(nft.getInputStream().readAllBytes()));
+    }
+
+    @Test
+    void aDeadPeerIsReportedWithinIdlePlusIntervalTimesCount() throws Exception {
+        assumeNetworkNamespaces();
+        try (Program demo = startIsolated("127.0.0.1", "0", "--idle", "2", "--interval", "1", "--count", "3")) {
+            demo.awaitStdout("accepted"::equals, seconds(20));
+            dropPort(demo, demo.port());
+            long dropped = System.nanoTime();
+            String line = demo.awaitStdout(l -> l.startsWith("peer dead after"), seconds(30));
+            Duration took = Duration.ofNanos(System.nanoTime() - dropped);
+            assertEquals(3, demo.exitCode(seconds(10)), demo.describe());
+            assertTrue(line.matches("peer dead after \\d+\\.\\d s \\(Connection timed out\\)"), line);
+            // idle 2 + interval 1 x count 3 = 5 s, give or take 1.5 s
+            assertTrue(took.toMillis() >= 3500 && took.toMillis() <= 6500, "reported " + took + " after the drop: " + line);
+        }
+    }
+
+    @Test
+    void serveReportsOnlyThePeerThatDied() throws Exception {
+        assumeNetworkNamespaces();
+        try (Program server = startIsolated("--serve", "127.0.0.1", "0", "--idle", "2", "--interval", "1", "--count", "3")) {
+            String connect = "exec 3<>/dev/tcp/127.0.0.1/" + server.port() + " && exec cat <&3";
+            Process doomed = inNamespace(server, "bash", "-c", connect);
+            Process alive = null;
+            try {
+                int doomedPort = clientPort(server.awaitStderr(l -> CONNECTION.matcher(l).matches(), seconds(20)));
+                alive = inNamespace(server, "bash", "-c", connect);
+                int alivePort = clientPort(server.awaitStderr(l -> CONNECTION.matcher(l).matches() && clientPort(l) != doomedPort, seconds(20)));
+                dropPort(server, doomedPort);
+                server.awaitStderr(l -> l.startsWith("127.0.0.1:" + doomedPort + " peer dead after"), seconds(30));
+
+                assertTrue(server.stderr().stream().noneMatch(l -> l.startsWith("127.0.0.1:" + alivePort + " ")), server.describe());
+                assertTrue(alive.isAlive(), "the live client's connection ended");
+                alive.destroy(); // now it leaves, and the server says so
+                server.awaitStderr(l -> l.equals("127.0.0.1:" + alivePort + " closed"), seconds(20));
+            } finally {
+                doomed.destroyForcibly();
+                if (alive != null) alive.destroyForcibly();
+            }
+        }
+    }
+
+    static int clientPort(String logLine) {
+        Matcher m = CONNECTION.matcher(logLine);
+        if (!m.matches()) throw new AssertionError(logLine);
+        return Integer.parseInt(m.group(1));
+    }
+}
