@@ -429,15 +429,21 @@ public class Bench {
                 }));
             }
             sending.forEach(CompletableFuture::join);
-            reader.join(120_000);
-            reader.interrupt();
+            for (long seen = -1; reader.isAlive() && delivered.get() > seen; reader.join(5000)) seen = delivered.get();
+            reader.interrupt(); // done, or nothing arrived for 5 s
+            reader.join();
+            long got = Math.min(delivered.get(), expected);
             double elapsed = (System.nanoTime() - start) / 1e9;
-            if (delivered.get() < expected) fail("chat: " + delivered.get() + " of " + expected + " lines delivered");
-            Arrays.sort(latencies);
+            if (got < expected && workload.equals("chat")) fail("chat: " + got + " of " + expected + " lines delivered");
+            Arrays.sort(latencies, 0, (int) got);
             String size = members + " clients";
-            return List.of(new Figure(workload, "fan-out deliveries/s, " + size + (pauseMillis > 0 ? " (1 line every " + pauseMillis + " ms)" : ""),
-                            expected / elapsed, "/s", false),
-                    new Figure(workload, "delivery latency p99, " + size, latencies[(int) (expected * 99 / 100)] / 1e6, "ms", false));
+            List<Figure> figures = new ArrayList<>(List.of(
+                    new Figure(workload, "fan-out deliveries/s, " + size + (pauseMillis > 0 ? " (1 line every " + pauseMillis + " ms)" : ""),
+                            got / elapsed, "/s", false),
+                    new Figure(workload, "delivery latency p99, " + size, latencies[(int) (got * 99 / 100)] / 1e6, "ms", false)));
+            // A server that prefixes per read rather than per line garbles lines under load (ncat --chat does).
+            if (got < expected) figures.add(new Figure(workload, "lines lost or garbled, " + size, expected - got, "of " + expected, false));
+            return figures;
         } finally {
             for (SocketChannel ch : channels) ch.close();
         }

@@ -32,8 +32,12 @@ class CommonRulesTest {
         Program p = Program.of(file).run(Program.START, "--help");
         assertEquals(0, p.exitCode(seconds(1)), p.describe());
         List<String> out = p.stdout();
+        // The same shape for all: usage line(s), one line saying what it is, the arguments
+        // with their defaults, one example.
         assertTrue(out.get(0).startsWith("usage: java " + file), p.describe());
-        assertTrue(out.stream().anyMatch(l -> l.startsWith("example: ")), p.describe());
+        assertEquals(1, out.stream().filter(l -> !l.startsWith(" ") && !l.startsWith("usage: ") && !l.startsWith("example: ")).count(), p.describe());
+        assertTrue(out.stream().anyMatch(l -> l.startsWith("  ") && l.contains("(default ")), p.describe());
+        assertTrue(out.get(out.size() - 1).startsWith("example: java " + file), p.describe());
         assertEquals(List.of(), p.stderr());
     }
 
