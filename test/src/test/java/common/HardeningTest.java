@@ -29,6 +29,11 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /** Every server survives exhaustion, garbage, churn, slow clients and signals (RELIABILITY.md 8, 9, 15). */
 class HardeningTest {
+    /**
+     * Descriptors the JDK may open once, on first need, and keep (on JDK 21+ the pollers
+     * behind virtual threads). A leak of one socket per session would be thousands.
+     */
+    static final int JDK_FILES = 10;
 
     @ParameterizedTest
     @EnumSource(Servers.class)
@@ -75,7 +80,7 @@ class HardeningTest {
             randomSessions(server.port(), 2000, 2);
             kind.assertServes(server, seconds(10));
             Net.await("threads back to " + threads, seconds(30), () -> Net.procStatus(server.javaPid(), "Threads") <= threads);
-            Net.await("open files back to " + files, seconds(30), () -> Net.openFiles(server.javaPid()) <= files);
+            Net.await("open files back near " + files, seconds(30), () -> Net.openFiles(server.javaPid()) <= files + JDK_FILES);
             assertTrue(server.process().isAlive(), server.describe());
         }
     }
@@ -122,7 +127,7 @@ class HardeningTest {
         try (Program server = kind.start()) {
             long files = Net.openFiles(server.javaPid());
             churn(server.port(), kind == Servers.ECHO ? 10_000 / 32 * 32 : 2_000 / 32 * 32);
-            Net.await("open files back to " + files, seconds(30), () -> Net.openFiles(server.javaPid()) <= files);
+            Net.await("open files back near " + files, seconds(30), () -> Net.openFiles(server.javaPid()) <= files + JDK_FILES);
             kind.assertServes(server, seconds(10));
         }
     }
