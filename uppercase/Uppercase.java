@@ -102,15 +102,17 @@ public class Uppercase {
         while (i < end) {
             int start = i;
             boolean ascii = true;
-            for (int length; i < end; i += length) {
-                if (bytes[i] >= 0) {                                     // ASCII: a-z to A-Z, in place
-                    length = 1;
-                    if (bytes[i] >= 'a' && bytes[i] <= 'z') bytes[i] -= 'a' - 'A';
-                } else if ((length = utf8Length(bytes, i, end)) > 0) {
-                    ascii = false;
-                } else {
-                    break;
+            while (i < end) {
+                int b = bytes[i];
+                if (b >= 0) {                                            // ASCII: a-z to A-Z, in place, and
+                    int isLower = (((b - 'a') | ('z' - b)) >>> 31) ^ 1;  // without a branch, which random
+                    bytes[i++] = (byte) (b ^ (isLower << 5));            // letters would mispredict
+                    continue;
                 }
+                int length = utf8Length(bytes, i, end);
+                if (length <= 0) break;
+                ascii = false;
+                i += length;
             }
             if (ascii) {
                 out.write(bytes, start, i - start);
