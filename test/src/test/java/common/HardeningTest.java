@@ -38,7 +38,7 @@ class HardeningTest {
     @ParameterizedTest
     @EnumSource(Servers.class)
     void outOfFileDescriptorsTheServerBacksOffAndRecovers(Servers kind) throws Exception {
-        assumeTrue(onPath("prlimit"), "needs prlimit (util-linux)");
+        assumeTrue(Net.onPath("prlimit"), "needs prlimit (util-linux)");
         try (Program server = Program.of(kind.file).wrappedIn("prlimit", "--nofile=64:64").start(kind.args.toArray(String[]::new))) {
             List<Socket> held = new ArrayList<>();
             try {
@@ -262,18 +262,11 @@ class HardeningTest {
     @ParameterizedTest
     @EnumSource(Servers.class)
     void aPrivilegedPortWithoutRootSaysSoAndExits1(Servers kind) {
-        assumeTrue("root".equals(System.getProperty("user.name")) && onPath("setpriv"), "needs root and setpriv to drop to nobody");
+        assumeTrue("root".equals(System.getProperty("user.name")) && Net.onPath("setpriv"), "needs root and setpriv to drop to nobody");
         Program p = Program.of(kind.file).wrappedIn("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
                 .run(Program.START, kind.argsWithPort(80));
         assertEquals(1, p.exitCode(seconds(1)), p.describe());
         assertEquals(1, p.stderr().size(), p.describe());
         assertTrue(p.stderr().get(0).startsWith("error: port 80 needs root; try the default port "), p.describe());
-    }
-
-    static boolean onPath(String tool) {
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
-            if (Files.isExecutable(Path.of(dir, tool))) return true;
-        }
-        return false;
     }
 }

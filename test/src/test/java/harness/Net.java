@@ -160,6 +160,14 @@ public final class Net {
         }
     }
 
+    /** Whether a command is on PATH, for tests that skip without it. */
+    public static boolean onPath(String tool) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+            if (Files.isExecutable(Path.of(dir, tool))) return true;
+        }
+        return false;
+    }
+
     public static Duration seconds(long s) {
         return Duration.ofSeconds(s);
     }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import harness.Net;
 import harness.Program;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -78,15 +79,8 @@ class KeepaliveTest {
     static void assumeNetworkNamespaces() {
         assumeTrue("root".equals(System.getProperty("user.name")), "dropping packets needs root (network namespace + nftables)");
         for (String tool : List.of("unshare", "nsenter", "ip", "nft")) {
-            assumeTrue(onPath(tool), "needs " + tool + " on PATH (bash .ci/run installs it)");
+            assumeTrue(Net.onPath(tool), "needs " + tool + " on PATH (bash .ci/run installs it)");
         }
-    }
-
-    static boolean onPath(String tool) {
-        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
-            if (Files.isExecutable(Path.of(dir, tool))) return true;
-        }
-        return false;
     }
 
     /** Keepalive in a fresh network namespace with only loopback, up. */
