@@ -75,11 +75,12 @@ class HardeningTest {
         try (Program server = kind.start()) {
             randomSessions(server.port(), 50, 1); // warm up: thread pools and carriers reach their idle size
             Net.await("the warm-up clients to leave", seconds(20), () -> Net.openFiles(server.javaPid()) < 200);
-            long threads = Net.procStatus(server.javaPid(), "Threads");
+            List<String> threads = Net.programThreads(server.javaPid());
             long files = Net.openFiles(server.javaPid());
             randomSessions(server.port(), 2000, 2);
             kind.assertServes(server, seconds(10));
-            Net.await("threads back to " + threads, seconds(30), () -> Net.procStatus(server.javaPid(), "Threads") <= threads);
+            Net.await("threads back to " + threads, seconds(30), () -> Net.programThreads(server.javaPid()).size() <= threads.size(),
+                    () -> "threads now " + Net.programThreads(server.javaPid()));
             Net.await("open files back near " + files, seconds(30), () -> Net.openFiles(server.javaPid()) <= files + JDK_FILES);
             assertTrue(server.process().isAlive(), server.describe());
         }

@@ -151,9 +151,11 @@ class EchoTest {
     @Test
     void threadsAndSocketsAreReleasedWhenClientsLeave() throws Exception {
         holdClients(50); // warm up: thread pools, JIT, carrier threads reach their idle size
-        long threads = Net.procStatus(server.pid(), "Threads"), files = Net.openFiles(server.pid());
+        List<String> threads = Net.programThreads(server.pid());
+        long files = Net.openFiles(server.pid());
         holdClients(50);
-        Net.await("threads back to " + threads, seconds(20), () -> Net.procStatus(server.pid(), "Threads") <= threads);
+        Net.await("threads back to " + threads, seconds(20), () -> Net.programThreads(server.pid()).size() <= threads.size(),
+                () -> "threads now " + Net.programThreads(server.pid()));
         Net.await("open files back to " + files, seconds(20), () -> Net.openFiles(server.pid()) <= files);
     }
 

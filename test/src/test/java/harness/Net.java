@@ -13,7 +13,10 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
 
 /** Client helpers for tests: every socket has a read timeout, nothing waits forever. */
 public final class Net {
@@ -115,9 +118,14 @@ public final class Net {
 
     /** Polls a condition until it holds; fails after {@code limit} with {@code what}. */
     public static void await(String what, Duration limit, BooleanSupplier condition) {
+        await(what, limit, condition, () -> "");
+    }
+
+    /** As {@link #await(String, Duration, BooleanSupplier)}, saying {@code state} when it times out. */
+    public static void await(String what, Duration limit, BooleanSupplier condition, Supplier<String> state) {
         long deadline = System.nanoTime() + limit.toNanos();
         while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) throw new AssertionError("timed out after " + limit + " waiting for " + what);
+            if (System.nanoTime() > deadline) throw new AssertionError("timed out after " + limit + " waiting for " + what + "; " + state.get());
             try {
                 Thread.sleep(20); // polling interval, not synchronisation: the condition decides
             } catch (InterruptedException e) {
@@ -138,6 +146,29 @@ public final class Net {
             throw new UncheckedIOException(e);
         }
     }
+
+    /**
+     * Threads of a process that the program made, by their kernel names (/proc/PID/task/TID/comm).
+     * Left out are the JVM's own pools that grow under load and shrink on their own timers
+     * or start on first need (JIT compilers, GC workers, the carriers of virtual threads, which
+     * retire after 30 s idle, and the pollers behind them), so that a count back at its idle
+     * value means no thread of the program leaked.
+     */
+    public static List<String> programThreads(long pid) {
+        try (var tasks = Files.list(Path.of("/proc/" + pid + "/task"))) {
+            return tasks.map(t -> {
+                try {
+                    return Files.readString(t.resolve("comm")).strip();
+                } catch (IOException e) {
+                    return "C1 exited"; // the thread ended while we listed: not counted
+                }
+            }).filter(name -> !JVM_POOLS.matcher(name).lookingAt()).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static final Pattern JVM_POOLS = Pattern.compile("C1 |C2 |GC Thread|G1 |ForkJoinPool-|MasterPoller|Read-Poller|Write-Poller");
 
     /** How many file descriptors a process has open. */
     public static long openFiles(long pid) {
