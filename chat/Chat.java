@@ -13,20 +13,31 @@
  * characters are removed so that no one can move another user's cursor or
  * fake a line from someone else.
  *
+ * Started by inetd or systemd with the socket open (socket activation), it
+ * serves that socket instead: a listener as above, or one client, alone in a
+ * room of its own (a shared room needs the listener: inetd wait, Accept=no).
+ *
  * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
  *          nc localhost 9040            (in two or more terminals)
  */
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channel;
+import java.nio.channels.DatagramChannel;
+import java.nio.channels.NetworkChannel;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
@@ -65,7 +76,7 @@ public class Chat {
     }
 
     final Selector selector;
-    final ServerSocketChannel server;
+    final ServerSocketChannel server;                        // null in a room of one client (inetd nowait)
     final SelectionKey serverKey;
     final int maxRoomSize;
     final Set<Client> room = new LinkedHashSet<>();
@@ -78,6 +89,10 @@ public class Chat {
         this.selector = Selector.open();
         this.server = server;
         this.maxRoomSize = maxRoomSize;
+        if (server == null) {
+            this.serverKey = null;
+            return;
+        }
         server.configureBlocking(false);                                    // fcntl(O_NONBLOCK)
         this.serverKey = server.register(selector, SelectionKey.OP_ACCEPT);  // pollfd{listener, POLLIN}
     }
@@ -90,15 +105,27 @@ public class Chat {
         if (args.length > 2) usageError("unexpected argument '" + args[2] + "'");
         int port = args.length >= 1 ? port(args[0]) : DEFAULT_PORT;
         int maxRoomSize = args.length == 2 ? roomSize(args[1]) : DEFAULT_ROOM_SIZE;
-        try (ServerSocketChannel server = listen(port)) {
+        Channel inherited = inheritedChannel();
+        if (inherited instanceof SocketChannel client) {                    // inetd nowait, systemd Accept=yes:
+            Chat chat = new Chat(null, 1);                                  // a room of one, until it leaves
+            chat.join(client);
+            chat.run();
+            return;
+        }
+        if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; chat is TCP only");
+        try (ServerSocketChannel server = inherited instanceof ServerSocketChannel listener
+                ? listener                                                  // inetd wait, systemd Accept=no
+                : listen(port)) {
+            System.out.println("listening on " + address(server.getLocalAddress()));
             new Chat(server, maxRoomSize).run();
         }
     }
 
-    /** The event loop: wait for readiness, handle each ready socket, then write what is owed. */
+    /** The event loop: write what is owed, wait for readiness, handle each ready socket. */
     void run() throws IOException {
-        while (server.isOpen()) {
-            boolean paused = serverKey.interestOps() == 0;
+        while (server != null ? server.isOpen() : !room.isEmpty()) {
+            for (Client client; (client = toFlush.poll()) != null; ) flush(client);
+            boolean paused = serverKey != null && serverKey.interestOps() == 0;
             selector.select(paused ? Math.max(1, acceptPausedUntil - System.currentTimeMillis()) : 0); // poll()
             if (paused && System.currentTimeMillis() >= acceptPausedUntil) serverKey.interestOps(SelectionKey.OP_ACCEPT);
             Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
@@ -115,7 +142,6 @@ public class Chat {
                 }
             }
             dropTooSlow();
-            for (Client client; (client = toFlush.poll()) != null; ) flush(client);
         }
     }
 
@@ -310,8 +336,30 @@ public class Chat {
             if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
             fail("error: cannot listen on port " + port + ": " + why);
         }
-        System.out.println("listening on " + address(server.getLocalAddress()));
         return server;
+    }
+
+    /**
+     * The socket inetd or systemd handed over as stdin (socket activation), or null.
+     * Then stdout may be that socket, so the ready line and logs go to stderr, and
+     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     */
+    static Channel inheritedChannel() throws IOException {
+        Channel inherited = System.inheritedChannel();
+        if (inherited == null) return null;
+        boolean quiet = true;                                        // where /proc cannot tell, to be safe
+        try {
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+        } catch (IOException | UnsupportedOperationException e) {
+            // not Linux: stay quiet
+        }
+        PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
+        System.setOut(logs);
+        System.setErr(logs);
+        if (!(((NetworkChannel) inherited).getLocalAddress() instanceof InetSocketAddress)) {
+            fail("error: the socket on stdin is not a TCP or UDP socket");
+        }
+        return inherited;
     }
 
     static int port(String arg) {

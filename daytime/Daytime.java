@@ -5,19 +5,34 @@
  * POSIX socket examples, and daytimetcpsrv in Unix Network Programming).
  * Iterative: the accept loop serves each client itself, one at a time, with no
  * threads. That is simple and cheap, and it costs concurrency: a slow client
- * would delay the next, so serving one must never wait on the client.
+ * would delay the next, so serving one must never wait on the client. UDP
+ * datagrams to the same port number are answered too, by a second thread.
+ *
+ * Started by inetd or systemd with the socket open (socket activation), it
+ * serves that socket instead: a listener as above, or one client, then exits.
  *
  * Try it:  java daytime/Daytime.java          (listens on port 8013)
  *          nc localhost 8013                  (or: java daytime/Daytime.java --client localhost)
+ *          echo | nc -u -w1 localhost 8013    (UDP)
  */
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.Channel;
+import java.nio.channels.DatagramChannel;
+import java.nio.channels.NetworkChannel;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Locale;
@@ -27,7 +42,7 @@ public class Daytime {
     static final String USAGE = """
             usage: java daytime/Daytime.java [PORT]
                    java daytime/Daytime.java --client HOST [PORT]
-            The daytime service (RFC 867): each client gets one line with the time, then EOF.
+            The daytime service (RFC 867): one line with the time for each TCP client (then EOF) and each UDP datagram.
               PORT           port to listen on or connect to (default 8013; 0 picks a free one)
               --client HOST  connect to HOST and print what its server sends
             example: java daytime/Daytime.java 8013 & java daytime/Daytime.java --client localhost""";
@@ -45,7 +60,21 @@ public class Daytime {
             client(args[1], args.length == 3 ? port(args[2]) : DEFAULT_PORT);
         } else {
             if (args.length > 1) usageError("unexpected argument '" + args[1] + "'");
-            serve(listen(args.length == 1 ? port(args[0]) : DEFAULT_PORT));
+            int port = args.length == 1 ? port(args[0]) : DEFAULT_PORT;
+            Channel inherited = inheritedChannel();
+            if (inherited instanceof SocketChannel client) {         // inetd nowait, systemd Accept=yes:
+                try (Socket socket = client.socket()) {              // one client, then exit
+                    reply(socket);
+                }
+            } else if (inherited instanceof DatagramChannel udp) {   // inetd dgram wait
+                answer(udp);
+            } else {
+                ServerSocket server = inherited instanceof ServerSocketChannel listener
+                        ? listener.socket()                          // inetd wait, systemd Accept=no
+                        : listenTcpAndUdp(port);
+                System.out.println("listening on " + address(server.getLocalSocketAddress()));
+                serve(server);
+            }
         }
     }
 
@@ -68,9 +97,8 @@ public class Daytime {
     /** Writes the time, then closes so that the client surely receives it. */
     static void reply(Socket client) throws IOException {
         String peer = address(client.getRemoteSocketAddress());
-        byte[] line = (CTIME.format(ZonedDateTime.now()) + "\r\n").getBytes(StandardCharsets.US_ASCII);
         try {
-            client.getOutputStream().write(line);                    // write(): 26 bytes always fit the send buffer
+            client.getOutputStream().write(now());                    // write(): 26 bytes always fit the send buffer
             client.shutdownOutput();                                 // shutdown(SHUT_WR): FIN after the line
             // Closing with unread input sends RST, which can destroy the line on its way
             // (RFC 2525, 2.17). So discard what the client has sent, without ever waiting.
@@ -81,6 +109,57 @@ public class Daytime {
             log(peer + " " + e.getMessage());                        // that client's problem only
         }
     }                                                                // close() by try-with-resources
+
+    /** The reply: C's ctime() and CRLF, 26 bytes in ASCII. */
+    static byte[] now() {
+        return (CTIME.format(ZonedDateTime.now()) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** TCP and UDP on the same port number, as inetd has them; UDP has a thread of its own. */
+    static ServerSocket listenTcpAndUdp(int port) throws IOException {
+        for (int tries = 1; ; tries++) {
+            ServerSocket server = listen(port);
+            int bound = server.getLocalPort();
+            DatagramChannel udp = DatagramChannel.open();                // socket(SOCK_DGRAM)
+            try {
+                udp.bind(new InetSocketAddress(bound));                  // bind(INADDR_ANY), the same number
+            } catch (BindException e) {
+                udp.close();
+                server.close();
+                if (port != 0 || tries == 10) fail("error: UDP port " + bound + " is already in use");
+                continue;                                                // port 0: TCP's pick is taken for UDP
+            }
+            Thread answering = new Thread(() -> answer(udp), "udp");
+            answering.setDaemon(true);                                   // ends with the process
+            answering.start();
+            return server;
+        }
+    }
+
+    /** RFC 867 over UDP: any datagram is answered with the time. */
+    static void answer(DatagramChannel udp) {
+        ByteBuffer datagram = ByteBuffer.allocate(512);                  // what it says does not matter
+        long lastLog = 0;
+        while (udp.isOpen()) {
+            String trouble;
+            try {
+                var sender = (InetSocketAddress) udp.receive(datagram.clear()); // recvfrom()
+                if (sender.getPort() >= 1024) {
+                    udp.send(ByteBuffer.wrap(now()), sender);            // sendto()
+                    continue;
+                }
+                // A port below 1024 is another service's (echo, chargen...): an answer could start
+                // an endless loop between the two, or reflect an attack (CERT CA-1996-01).
+                trouble = "ignored a datagram from " + address(sender) + ": source port below 1024";
+            } catch (IOException e) {
+                trouble = "UDP: " + e.getMessage();                      // that datagram is lost, no other
+            }
+            if (System.nanoTime() - lastLog > 1_000_000_000L) {          // log at most once a second
+                log(trouble);
+                lastLog = System.nanoTime();
+            }
+        }
+    }
 
     static void client(String host, int port) {
         try (Socket socket = new Socket()) {
@@ -107,8 +186,30 @@ public class Daytime {
             if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
             fail("error: cannot listen on port " + port + ": " + why);
         }
-        System.out.println("listening on " + address(server.getLocalSocketAddress()));
         return server;
+    }
+
+    /**
+     * The socket inetd or systemd handed over as stdin (socket activation), or null.
+     * Then stdout may be that socket, so the ready line and logs go to stderr, and
+     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     */
+    static Channel inheritedChannel() throws IOException {
+        Channel inherited = System.inheritedChannel();
+        if (inherited == null) return null;
+        boolean quiet = true;                                        // where /proc cannot tell, to be safe
+        try {
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+        } catch (IOException | UnsupportedOperationException e) {
+            // not Linux: stay quiet
+        }
+        PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
+        System.setOut(logs);
+        System.setErr(logs);
+        if (!(((NetworkChannel) inherited).getLocalAddress() instanceof InetSocketAddress)) {
+            fail("error: the socket on stdin is not a TCP or UDP socket");
+        }
+        return inherited;
     }
 
     static int port(String arg) {

@@ -6,26 +6,37 @@
  * thread. Concurrent: the accept loop only accepts and hands each client to a
  * thread of its own, which owns the socket and closes it. On JDK 21 and newer
  * that is a virtual thread, so an idle client costs a few kilobytes; on JDK 17
- * a platform thread, which costs a stack.
+ * a platform thread, which costs a stack. UDP datagrams to the same port
+ * number are echoed too, by one thread of their own.
+ *
+ * Started by inetd or systemd with the socket open (socket activation), it
+ * serves that socket instead: a listener as above, or one client, then exits.
  *
  * Try it:  java echo/Echo.java          (listens on port 15000)
- *          nc localhost 15000
+ *          nc localhost 15000           (UDP: nc -u localhost 15000)
  */
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channel;
+import java.nio.channels.DatagramChannel;
+import java.nio.channels.NetworkChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.concurrent.ThreadFactory;
 
 public class Echo {
     static final int DEFAULT_PORT = 15000;
     static final String USAGE = """
             usage: java echo/Echo.java [PORT]
-            The echo service (RFC 862): every byte a client sends comes back unchanged.
+            The echo service (RFC 862): each byte a TCP client sends, and each UDP datagram, comes back unchanged.
               PORT  port to listen on (default 15000; 0 picks a free one)
             example: java echo/Echo.java 15000 & nc localhost 15000""";
 
@@ -40,7 +51,20 @@ public class Echo {
         }
         if (args.length > 1) usageError("unexpected argument '" + args[1] + "'");
         int port = args.length == 1 ? port(args[0]) : DEFAULT_PORT;
-        try (ServerSocketChannel server = listen(port)) {
+        Channel inherited = inheritedChannel();
+        if (inherited instanceof SocketChannel client) {                 // inetd nowait, systemd Accept=yes:
+            serve(client);                                               // one client, then exit
+            return;
+        }
+        if (inherited instanceof DatagramChannel udp) {                  // inetd dgram wait
+            answer(udp);
+            return;
+        }
+        ServerSocketChannel server = inherited instanceof ServerSocketChannel listener
+                ? listener                                               // inetd wait, systemd Accept=no
+                : listenTcpAndUdp(port);
+        System.out.println("listening on " + address(server.getLocalAddress()));
+        try (server) {
             ThreadFactory threads = clientThreads();
             long lastError = 0;
             while (true) {
@@ -80,6 +104,52 @@ public class Echo {
         }
     }
 
+    /** TCP and UDP on the same port number, as inetd has them; UDP has a thread of its own. */
+    static ServerSocketChannel listenTcpAndUdp(int port) throws IOException {
+        for (int tries = 1; ; tries++) {
+            ServerSocketChannel server = listen(port);
+            int bound = server.socket().getLocalPort();
+            DatagramChannel udp = DatagramChannel.open();                // socket(SOCK_DGRAM)
+            try {
+                udp.bind(new InetSocketAddress(bound));                  // bind(INADDR_ANY), the same number
+            } catch (BindException e) {
+                udp.close();
+                server.close();
+                if (port != 0 || tries == 10) fail("error: UDP port " + bound + " is already in use");
+                continue;                                                // port 0: TCP's pick is taken for UDP
+            }
+            Thread answering = new Thread(() -> answer(udp), "udp");
+            answering.setDaemon(true);                                   // ends with the process
+            answering.start();
+            return server;
+        }
+    }
+
+    /** RFC 862 over UDP: each datagram goes back to its sender unchanged. */
+    static void answer(DatagramChannel udp) {
+        ByteBuffer datagram = ByteBuffer.allocateDirect(65536);         // room for the largest datagram
+        long lastLog = 0;
+        while (udp.isOpen()) {
+            String trouble;
+            try {
+                var sender = (InetSocketAddress) udp.receive(datagram.clear()); // recvfrom()
+                if (sender.getPort() >= 1024) {
+                    udp.send(datagram.flip(), sender);                   // sendto()
+                    continue;
+                }
+                // A port below 1024 is another service's (echo, chargen...): an answer could start
+                // an endless loop between the two, or reflect an attack (CERT CA-1996-01).
+                trouble = "ignored a datagram from " + address(sender) + ": source port below 1024";
+            } catch (IOException e) {
+                trouble = "UDP: " + e.getMessage();                      // that datagram is lost, no other
+            }
+            if (System.nanoTime() - lastLog > 1_000_000_000L) {          // log at most once a second
+                log(trouble);
+                lastLog = System.nanoTime();
+            }
+        }
+    }
+
     /** Virtual threads where the JDK has them (21+), platform threads otherwise (17). */
     static ThreadFactory clientThreads() {
         try { // Thread.ofVirtual().factory(), looked up at run time so that this file still runs on JDK 17
@@ -106,8 +176,30 @@ public class Echo {
             if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
             fail("error: cannot listen on port " + port + ": " + why);
         }
-        System.out.println("listening on " + address(server.getLocalAddress()));
         return server;
+    }
+
+    /**
+     * The socket inetd or systemd handed over as stdin (socket activation), or null.
+     * Then stdout may be that socket, so the ready line and logs go to stderr, and
+     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     */
+    static Channel inheritedChannel() throws IOException {
+        Channel inherited = System.inheritedChannel();
+        if (inherited == null) return null;
+        boolean quiet = true;                                        // where /proc cannot tell, to be safe
+        try {
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+        } catch (IOException | UnsupportedOperationException e) {
+            // not Linux: stay quiet
+        }
+        PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
+        System.setOut(logs);
+        System.setErr(logs);
+        if (!(((NetworkChannel) inherited).getLocalAddress() instanceof InetSocketAddress)) {
+            fail("error: the socket on stdin is not a TCP or UDP socket");
+        }
+        return inherited;
     }
 
     static int port(String arg) {

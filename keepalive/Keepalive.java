@@ -15,12 +15,16 @@
  *
  * --serve is the form a real server uses: no built-in client, any number of
  * clients, keepalive on each, one thread per client, each dead peer logged.
+ * Started by inetd or systemd with the socket open (socket activation), it
+ * serves that socket the same way: a listener, or one client, then exits.
  *
  * Try it:  java keepalive/Keepalive.java                  (demo on 127.0.0.1:12345)
  *          tcpdump -n -i lo port 12345                     (as root: a probe each second)
  */
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -29,6 +33,13 @@ import java.net.Socket;
 import java.net.SocketAddress;
 import java.net.SocketOption;
 import java.net.UnknownHostException;
+import java.nio.channels.Channel;
+import java.nio.channels.DatagramChannel;
+import java.nio.channels.NetworkChannel;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -75,11 +86,20 @@ public class Keepalive {
         InetAddress address = address(positional.isEmpty() ? DEFAULT_ADDRESS : positional.get(0));
         int port = positional.size() == 2 ? port(positional.get(1)) : DEFAULT_PORT;
 
-        ServerSocket server = listen(address, port, serve ? 128 : 1);
+        Channel inherited = inheritedChannel();
+        if (inherited instanceof SocketChannel client) {                         // inetd nowait, systemd Accept=yes:
+            watch(client.socket());                                              // one client, then exit
+            return;
+        }
+        if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; keepalive is TCP only");
+        ServerSocket server = inherited instanceof ServerSocketChannel listener
+                ? listener.socket()                                              // inetd wait, systemd Accept=no
+                : listen(address, port, serve ? 128 : 1);
         // A JVM stopped by a signal exits with 128 + its number; here Ctrl-C is the normal way out.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> Runtime.getRuntime().halt(exitStatus)));
+        System.out.println("listening on " + address(server.getLocalSocketAddress()));
         try {
-            if (serve) serve(server);
+            if (serve || inherited != null) serve(server);
             else demo(server);
         } catch (IOException e) {
             log("error: " + e.getMessage());
@@ -216,8 +236,30 @@ public class Keepalive {
             if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
             fail("error: cannot listen on " + address.getHostAddress() + ":" + port + ": " + why);
         }
-        System.out.println("listening on " + address(server.getLocalSocketAddress()));
         return server;
+    }
+
+    /**
+     * The socket inetd or systemd handed over as stdin (socket activation), or null.
+     * Then stdout may be that socket, so the ready line and logs go to stderr, and
+     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     */
+    static Channel inheritedChannel() throws IOException {
+        Channel inherited = System.inheritedChannel();
+        if (inherited == null) return null;
+        boolean quiet = true;                                        // where /proc cannot tell, to be safe
+        try {
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+        } catch (IOException | UnsupportedOperationException e) {
+            // not Linux: stay quiet
+        }
+        PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
+        System.setOut(logs);
+        System.setErr(logs);
+        if (!(((NetworkChannel) inherited).getLocalAddress() instanceof InetSocketAddress)) {
+            fail("error: the socket on stdin is not a TCP or UDP socket");
+        }
+        return inherited;
     }
 
     static int port(String arg) {

@@ -9,6 +9,9 @@
  * Upper case follows Unicode with Locale.ROOT ("straße" becomes "STRASSE" in
  * every locale); bytes that are not UTF-8 come back unchanged.
  *
+ * Started by inetd or systemd with the socket open (socket activation), it
+ * serves that socket instead: a listener as above, or one client, then exits.
+ *
  * Try it:  java uppercase/Uppercase.java          (listens on port 1067)
  *          nc localhost 1067
  */
@@ -16,12 +19,20 @@ import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.nio.channels.Channel;
+import java.nio.channels.DatagramChannel;
+import java.nio.channels.NetworkChannel;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.ThreadFactory;
 
@@ -43,7 +54,16 @@ public class Uppercase {
         }
         if (args.length > 1) usageError("unexpected argument '" + args[1] + "'");
         int port = args.length == 1 ? port(args[0]) : DEFAULT_PORT;
-        try (ServerSocket server = listen(port)) {
+        Channel inherited = inheritedChannel();
+        if (inherited instanceof SocketChannel client) {                 // inetd nowait, systemd Accept=yes:
+            serve(client.socket());                                      // one client, then exit
+            return;
+        }
+        if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; this service is TCP only");
+        try (ServerSocket server = inherited instanceof ServerSocketChannel listener
+                ? listener.socket()                                      // inetd wait, systemd Accept=no
+                : listen(port)) {
+            System.out.println("listening on " + address(server.getLocalSocketAddress()));
             ThreadFactory threads = clientThreads();
             long lastError = 0;
             while (true) {
@@ -171,8 +191,30 @@ public class Uppercase {
             if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
             fail("error: cannot listen on port " + port + ": " + why);
         }
-        System.out.println("listening on " + address(server.getLocalSocketAddress()));
         return server;
+    }
+
+    /**
+     * The socket inetd or systemd handed over as stdin (socket activation), or null.
+     * Then stdout may be that socket, so the ready line and logs go to stderr, and
+     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     */
+    static Channel inheritedChannel() throws IOException {
+        Channel inherited = System.inheritedChannel();
+        if (inherited == null) return null;
+        boolean quiet = true;                                        // where /proc cannot tell, to be safe
+        try {
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+        } catch (IOException | UnsupportedOperationException e) {
+            // not Linux: stay quiet
+        }
+        PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
+        System.setOut(logs);
+        System.setErr(logs);
+        if (!(((NetworkChannel) inherited).getLocalAddress() instanceof InetSocketAddress)) {
+            fail("error: the socket on stdin is not a TCP or UDP socket");
+        }
+        return inherited;
     }
 
     static int port(String arg) {

@@ -38,7 +38,12 @@ public enum Servers {
 
     /** Connects a fresh client and checks that it gets a correct answer within {@code limit}. */
     public void assertServes(Program server, Duration limit) {
-        try (Socket s = Net.connect(server.port())) {
+        assertServes(server, server.port(), limit);
+    }
+
+    /** The same, on a port the program did not print (one a socket-activation wrapper listens on). */
+    public void assertServes(Program server, int port, Duration limit) {
+        try (Socket s = Net.connect(port)) {
             s.setSoTimeout((int) limit.toMillis());
             switch (this) {
                 case DAYTIME -> assertTrue(new String(Net.readAll(s), StandardCharsets.US_ASCII).endsWith("\r\n"));

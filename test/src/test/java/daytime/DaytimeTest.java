@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import harness.Net;
 import harness.Program;
 import java.io.IOException;
+import java.net.DatagramSocket;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -57,6 +58,17 @@ class DaytimeTest {
         assertTrue(CTIME_LINE.matcher(reply).matches(), "not a ctime() line: " + reply);
         Instant told = LocalDateTime.parse(reply.strip(), CTIME).toInstant(ZoneOffset.UTC);
         assertTrue(Duration.between(told, now).abs().compareTo(seconds(2)) <= 0, "told " + told + " at " + now);
+    }
+
+    @Test
+    void answersAnyDatagramWithTheLine() throws IOException {
+        try (DatagramSocket udp = Net.udp(0)) {
+            for (byte[] datagram : List.of(new byte[0], "what time is it?\n".getBytes(StandardCharsets.US_ASCII), new byte[9000])) {
+                Net.send(udp, server.port(), datagram);
+                String reply = new String(Net.receive(udp), StandardCharsets.US_ASCII);
+                assertTrue(CTIME_LINE.matcher(reply).matches(), "not a ctime() line: " + reply);
+            }
+        }
     }
 
     @Test

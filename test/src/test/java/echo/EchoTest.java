@@ -11,9 +11,11 @@ import harness.Net;
 import harness.Program;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.net.DatagramSocket;
 import java.net.Socket;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -44,6 +46,21 @@ class EchoTest {
             Bulk.Result r = Bulk.roundTrip(s, 10 * MB, 1);
             assertEquals(r.sent(), r.received());
             assertEquals(r.sentSha256(), r.receivedSha256());
+        }
+    }
+
+    @Test
+    void udpDatagramsOfEverySizeComeBackUnchanged() throws IOException {
+        SplittableRandom random = new SplittableRandom(9);
+        List<Integer> sizes = new ArrayList<>(List.of(0, 1, 1472, 1473, 65_507)); // 65,507: the most UDP carries over IPv4
+        for (int i = 0; i < 200; i++) sizes.add(1 + random.nextInt(65_507));
+        try (DatagramSocket udp = Net.udp(0)) {
+            for (int size : sizes) {
+                byte[] payload = new byte[size];
+                random.nextBytes(payload);
+                Net.send(udp, server.port(), payload);
+                assertArrayEquals(payload, Net.receive(udp), "a datagram of " + size + " bytes");
+            }
         }
     }
 

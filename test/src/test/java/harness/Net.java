@@ -4,6 +4,8 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -12,6 +14,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.function.BooleanSupplier;
@@ -53,6 +56,33 @@ public final class Net {
 
     public static void write(Socket socket, String text) {
         write(socket, text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** A UDP socket on 127.0.0.1 ({@code port} 0: any free one), with the read timeout of every test socket. */
+    public static DatagramSocket udp(int port) {
+        try {
+            DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", port));
+            socket.setSoTimeout(READ_TIMEOUT_MS);
+            return socket;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Sends one datagram to 127.0.0.1:{@code port}. */
+    public static void send(DatagramSocket socket, int port, byte[] payload) {
+        try {
+            socket.send(new DatagramPacket(payload, payload.length, new InetSocketAddress("127.0.0.1", port)));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Receives one datagram (any size UDP allows) and returns its payload. */
+    public static byte[] receive(DatagramSocket socket) throws IOException {
+        DatagramPacket packet = new DatagramPacket(new byte[65536], 65536);
+        socket.receive(packet);
+        return Arrays.copyOf(packet.getData(), packet.getLength());
     }
 
     /** Reads until EOF (a read timeout fails the test). */

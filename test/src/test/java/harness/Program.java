@@ -143,7 +143,16 @@ public final class Program implements AutoCloseable {
     }
 
     private void awaitListening() {
-        String line = awaitStdout(l -> LISTENING.matcher(l).matches(), START);
+        takePort(awaitStdout(l -> LISTENING.matcher(l).matches(), START));
+    }
+
+    /** Waits for the {@code listening on} line on stderr, where it goes under socket activation. */
+    public Program awaitListeningOnStderr() {
+        takePort(awaitStderr(l -> LISTENING.matcher(l).matches(), START));
+        return this;
+    }
+
+    private void takePort(String line) {
         Matcher m = LISTENING.matcher(line);
         if (!m.matches()) throw new AssertionError(line);
         port = Integer.parseInt(m.group(2));

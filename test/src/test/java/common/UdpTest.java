@@ -1,0 +1,83 @@
+package common;
+
+import static harness.Net.seconds;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import harness.Net;
+import harness.Program;
+import java.io.IOException;
+import java.net.DatagramSocket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** Echo and Daytime over UDP, beside TCP on the same port number (RFC 862, RFC 867). */
+class UdpTest {
+    static final byte[] PING = "ping\n".getBytes(StandardCharsets.US_ASCII);
+
+    /**
+     * A datagram from a port below 1024 may come from another service (echo, chargen): an
+     * answer could start an endless loop or reflect an attack (CERT CA-1996-01). Like
+     * FreeBSD's inetd, the servers ignore it, and say so at most once a second.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
+    void neverAnswersADatagramFromAPortBelow1024(Servers kind) throws IOException {
+        assumeTrue("root".equals(System.getProperty("user.name")), "binding source port 997 needs root");
+        try (Program server = kind.start(); DatagramSocket privileged = Net.udp(997); DatagramSocket ordinary = Net.udp(0)) {
+            long start = System.nanoTime();
+            for (int i = 0; i < 20; i++) Net.send(privileged, server.port(), PING);
+            // One thread answers datagrams in order: once this one is answered, the 20 were handled.
+            Net.send(ordinary, server.port(), PING);
+            Net.receive(ordinary);
+            privileged.setSoTimeout(200); // an answer would be queued here already: loopback delivers at once
+            assertThrows(SocketTimeoutException.class, () -> Net.receive(privileged), "a datagram from port 997 was answered");
+            server.awaitLog("ignored a datagram from 127.0.0.1:997: source port below 1024");
+            long logged = server.stderr().stream().filter(l -> l.startsWith("ignored a datagram")).count();
+            long seconds = (System.nanoTime() - start) / 1_000_000_000L;
+            assertTrue(logged <= 1 + seconds, logged + " log lines in " + seconds + " s\n" + server.describe());
+        }
+    }
+
+    /** UDP has a thread of its own: a flood of datagrams does not keep TCP clients waiting. */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
+    void tcpClientsAreServedDuringAUdpFlood(Servers kind) throws Exception {
+        try (Program server = kind.start(); DatagramSocket flood = Net.udp(0)) {
+            AtomicBoolean flooding = new AtomicBoolean(true);
+            Thread sender = new Thread(() -> {
+                byte[] datagram = new byte[1024];
+                while (flooding.get()) Net.send(flood, server.port(), datagram);
+            });
+            sender.start();
+            try {
+                for (int i = 0; i < 50; i++) kind.assertServes(server, seconds(5));
+            } finally {
+                flooding.set(false);
+                sender.join();
+            }
+            assertAnswers(server.port(), kind == Servers.ECHO ? "ping\n" : "\r\n"); // and UDP still answers
+        }
+    }
+
+    /** Sends PING until an answer ending in {@code end} comes: datagrams may be dropped, so a client retries. */
+    static void assertAnswers(int port, String end) throws IOException {
+        try (DatagramSocket udp = Net.udp(0)) {
+            udp.setSoTimeout(500);
+            for (int attempt = 1; ; attempt++) {
+                Net.send(udp, port, PING);
+                try {
+                    String answer = new String(Net.receive(udp), StandardCharsets.US_ASCII);
+                    assertTrue(answer.endsWith(end), answer);
+                    return;
+                } catch (SocketTimeoutException e) {
+                    if (attempt == 20) throw new AssertionError("no answer to 20 datagrams", e);
+                }
+            }
+        }
+    }
+}
