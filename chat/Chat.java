@@ -329,7 +329,9 @@ public class Chat {
         ServerSocketChannel server = ServerSocketChannel.open();     // socket()
         server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
         try {
-            server.bind(new InetSocketAddress(port), 512);           // bind(INADDR_ANY) + listen()
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
+            server.bind(new InetSocketAddress(port), 4096);          // bind(INADDR_ANY) + listen()
         } catch (BindException e) {
             String why = e.getMessage() == null ? "" : e.getMessage();
             if (why.contains("in use")) fail("error: port " + port + " is already in use");

@@ -94,7 +94,7 @@ public class Keepalive {
         if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; keepalive is TCP only");
         ServerSocket server = inherited instanceof ServerSocketChannel listener
                 ? listener.socket()                                              // inetd wait, systemd Accept=no
-                : listen(address, port, serve ? 128 : 1);
+                : listen(address, port, serve ? 4096 : 1);
         // A JVM stopped by a signal exits with 128 + its number; here Ctrl-C is the normal way out.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> Runtime.getRuntime().halt(exitStatus)));
         System.out.println("listening on " + address(server.getLocalSocketAddress()));
@@ -229,6 +229,8 @@ public class Keepalive {
         ServerSocket server = new ServerSocket();                    // socket()
         server.setReuseAddress(true);                                // setsockopt(SO_REUSEADDR)
         try {
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
             server.bind(new InetSocketAddress(address, port), backlog); // bind() + listen()
         } catch (BindException e) {
             String why = e.getMessage() == null ? "" : e.getMessage();

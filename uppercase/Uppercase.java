@@ -184,7 +184,9 @@ public class Uppercase {
         ServerSocket server = new ServerSocket();                    // socket()
         server.setReuseAddress(true);                                // setsockopt(SO_REUSEADDR)
         try {
-            server.bind(new InetSocketAddress(port), 128);           // bind(INADDR_ANY) + listen()
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
+            server.bind(new InetSocketAddress(port), 4096);          // bind(INADDR_ANY) + listen()
         } catch (BindException e) {
             String why = e.getMessage() == null ? "" : e.getMessage();
             if (why.contains("in use")) fail("error: port " + port + " is already in use");
