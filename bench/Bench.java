@@ -14,9 +14,13 @@
  */
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
@@ -34,11 +38,14 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -129,6 +136,11 @@ public class Bench {
                 double[] rtt = roundTrips(port, scale.roundTrips());
                 figures.add(new Figure("echo", "64-byte round trip, p50", rtt[0], "µs", false));
                 figures.add(new Figure("echo", "64-byte round trip, p99", rtt[1], "µs", false));
+                double[] udp = udpRoundTrips(port, scale.roundTrips());
+                figures.add(new Figure("echo", "64-byte UDP round trip, p50", udp[0], "µs", false));
+                figures.add(new Figure("echo", "64-byte UDP round trip, p99", udp[1], "µs", false));
+                figures.add(throughput("echo", "bulk, 1 connection, 10,000 UDP datagrams/s beside it",
+                        besideUdp(port, () -> bulk(port, 1, mb, data, data))));
                 int idle = scale.idleClients();
                 if (pid > 0) figures.add(new Figure("echo", "memory per idle connection (" + idle + " idle)", idleMemory(port, pid, idle), "KB", false));
             }
@@ -282,6 +294,54 @@ public class Bench {
         }
         Arrays.sort(nanos);
         return new double[] {nanos[count / 2] / 1e3, nanos[count * 99 / 100] / 1e3};
+    }
+
+    /** p50 and p99 in microseconds of a 64-byte datagram sent and received back, every byte checked. */
+    static double[] udpRoundTrips(int port, int count) throws IOException {
+        try (DatagramSocket udp = new DatagramSocket()) {
+            udp.connect(new InetSocketAddress("127.0.0.1", port));
+            udp.setSoTimeout(5000); // on loopback, one at a time, a datagram is not lost
+            byte[] message = Arrays.copyOf(pattern(false), 64);
+            DatagramPacket reply = new DatagramPacket(new byte[65536], 65536);
+            long[] nanos = new long[count];
+            for (int i = -count / 10; i < count; i++) { // the first tenth warms up
+                long start = System.nanoTime();
+                udp.send(new DatagramPacket(message, 64));
+                try {
+                    udp.receive(reply);
+                } catch (SocketTimeoutException e) {
+                    fail("no UDP answer from port " + port + " in 5 s (does the server speak UDP?)");
+                }
+                if (!Arrays.equals(message, 0, 64, reply.getData(), 0, reply.getLength())) fail("MISMATCH: a UDP datagram came back changed (is this an echo server?)");
+                if (i >= 0) nanos[i] = System.nanoTime() - start;
+            }
+            Arrays.sort(nanos);
+            return new double[] {nanos[count / 2] / 1e3, nanos[count * 99 / 100] / 1e3};
+        }
+    }
+
+    /** Runs {@code work} while another thread sends 64-byte datagrams to the port, 10,000 a second. */
+    static double besideUdp(int port, Callable<Double> work) throws Exception {
+        AtomicBoolean done = new AtomicBoolean();
+        Thread sender = new Thread(() -> {
+            try (DatagramSocket udp = new DatagramSocket()) { // the answers are never read: the kernel drops them
+                udp.connect(new InetSocketAddress("127.0.0.1", port));
+                DatagramPacket datagram = new DatagramPacket(new byte[64], 64);
+                for (long next = System.nanoTime(); !done.get(); next += 100_000) {
+                    udp.send(datagram);
+                    LockSupport.parkNanos(next - System.nanoTime());
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        sender.start();
+        try {
+            return work.call();
+        } finally {
+            done.set(true);
+            sender.join();
+        }
     }
 
     // ---- idle connections ----
