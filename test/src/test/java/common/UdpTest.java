@@ -1,6 +1,7 @@
 package common;
 
 import static harness.Net.seconds;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -11,6 +12,7 @@ import java.io.IOException;
 import java.net.DatagramSocket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -40,6 +42,17 @@ class UdpTest {
             long logged = server.stderr().stream().filter(l -> l.startsWith("ignored a datagram")).count();
             long seconds = (System.nanoTime() - start) / 1_000_000_000L;
             assertTrue(logged <= 1 + seconds, logged + " log lines in " + seconds + " s\n" + server.describe());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
+    void aUdpPortInUseSaysSoAndExits1(Servers kind) throws IOException {
+        try (DatagramSocket taken = new DatagramSocket(0)) { // the wildcard address, as the servers bind it
+            int port = taken.getLocalPort();
+            Program p = Program.of(kind.file).run(Program.START, Integer.toString(port));
+            assertEquals(1, p.exitCode(seconds(1)), p.describe());
+            assertEquals(List.of("error: UDP port " + port + " is already in use"), p.stderr(), p.describe());
         }
     }
 
