@@ -10,6 +10,8 @@ import harness.Net;
 import harness.Program;
 import java.io.IOException;
 import java.net.DatagramSocket;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -48,11 +50,25 @@ class UdpTest {
     @ParameterizedTest
     @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
     void aUdpPortInUseSaysSoAndExits1(Servers kind) throws IOException {
-        try (DatagramSocket taken = new DatagramSocket(0)) { // the wildcard address, as the servers bind it
+        try (DatagramSocket taken = udpPortFreeForTcp()) {
             int port = taken.getLocalPort();
             Program p = Program.of(kind.file).run(Program.START, Integer.toString(port));
             assertEquals(1, p.exitCode(seconds(1)), p.describe());
             assertEquals(List.of("error: UDP port " + port + " is already in use"), p.stderr(), p.describe());
+        }
+    }
+
+    /** A UDP socket on the wildcard address (as the servers bind it) whose port number TCP can still bind. */
+    static DatagramSocket udpPortFreeForTcp() throws IOException {
+        while (true) {
+            DatagramSocket udp = new DatagramSocket(0);
+            try (ServerSocket tcp = new ServerSocket()) {
+                tcp.setReuseAddress(true);
+                tcp.bind(new InetSocketAddress(udp.getLocalPort()));
+                return udp;
+            } catch (IOException e) {
+                udp.close(); // a client of another test holds that number for TCP: try another
+            }
         }
     }
 
