@@ -20,11 +20,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.net.BindException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.nio.ByteOrder;
 import java.nio.channels.Channel;
 import java.nio.channels.DatagramChannel;
 import java.nio.channels.NetworkChannel;
@@ -46,6 +49,8 @@ public class Uppercase {
 
     // Start small, so that an idle client costs little; grow for one that sends in bulk.
     static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 64 * 1024;
+    // Bytes [i, i + 8) of a byte[] as one long, for upper-casing ASCII eight bytes at a time.
+    static final VarHandle EIGHT_BYTES = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
     public static void main(String[] args) throws IOException {
         if (args.length > 0 && (args[0].equals("-h") || args[0].equals("--help"))) {
@@ -123,6 +128,17 @@ public class Uppercase {
             int start = i;
             boolean ascii = true;
             while (i < end) {
+                if (i + 8 <= end) {
+                    long word = (long) EIGHT_BYTES.get(bytes, i);
+                    if ((word & 0x80808080_80808080L) == 0) {            // eight ASCII bytes at once:
+                        long lower = (word + 0x1F1F1F1F_1F1F1F1FL)       // top bit of each byte set if b >= 'a'
+                                & ~(word + 0x05050505_05050505L)         // and clear if b > 'z' (no carries:
+                                & 0x80808080_80808080L;                  // every b is below 0x80)
+                        EIGHT_BYTES.set(bytes, i, word ^ (lower >>> 2)); // 0x80 >>> 2 is 0x20, a-z's lower-case bit
+                        i += 8;
+                        continue;
+                    }
+                }
                 int b = bytes[i];
                 if (b >= 0) {                                            // ASCII: a-z to A-Z, in place, and
                     int isLower = (((b - 'a') | ('z' - b)) >>> 31) ^ 1;  // without a branch, which random

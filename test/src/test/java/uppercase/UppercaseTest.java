@@ -52,6 +52,15 @@ class UppercaseTest {
     }
 
     @Test
+    void upperCasesEveryAsciiByteAtEveryOffset() { // ASCII goes eight bytes at a time where it can
+        for (int offset = 0; offset < 8; offset++) {
+            byte[] request = new byte[offset + 3 * 128];
+            for (int i = 0; i < request.length; i++) request[i] = (byte) (i % 128);
+            assertArrayEquals(asciiUpper(request), ask(server.port(), request), "offset " + offset);
+        }
+    }
+
+    @Test
     void followsUnicodeRules() {
         assertEquals("STRASSE É ΑΒΓ ЖЁ", ask(server.port(), "straße é αβγ жё"));
         String mixed = "ﬃ ΐ ǰ ŉ İstanbul ǆ 日本語 🙂 abc";  // some grow when upper-cased: ﬃ becomes FFI
