@@ -376,7 +376,7 @@ public class Chat {
         return -1;
     }
 
-    /** 127.0.0.1:51334 or [::1]:51334, as ss and nc print them. */
+    /** 127.0.0.1:51334, or [0:0:0:0:0:0:0:1]:51334 for IPv6: the address in brackets, as ss and nc have it. */
     static String address(SocketAddress socketAddress) {
         var a = (InetSocketAddress) socketAddress;
         String host = a.getAddress().isAnyLocalAddress() ? "0.0.0.0" : a.getAddress().getHostAddress();
