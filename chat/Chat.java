@@ -42,6 +42,11 @@ import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.Set;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 public class Chat {
     static final int DEFAULT_PORT = 9040, DEFAULT_ROOM_SIZE = 256;
@@ -83,7 +88,7 @@ public class Chat {
     final ArrayDeque<Client> toFlush = new ArrayDeque<>();   // clients given output in this round
     final ArrayDeque<Client> tooSlow = new ArrayDeque<>();   // to drop once the current broadcast is done
     int lastNumber;
-    long acceptPausedUntil, lastAcceptError;
+    long acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
 
     Chat(ServerSocketChannel server, int maxRoomSize) throws IOException {
         this.selector = Selector.open();
@@ -102,6 +107,7 @@ public class Chat {
             System.out.println(USAGE);
             return;
         }
+        noOptions(args);
         if (args.length > 2) usageError("unexpected argument '" + args[2] + "'");
         int port = args.length >= 1 ? port(args[0]) : DEFAULT_PORT;
         int maxRoomSize = args.length == 2 ? roomSize(args[1]) : DEFAULT_ROOM_SIZE;
@@ -126,8 +132,8 @@ public class Chat {
         while (server != null ? server.isOpen() : !room.isEmpty()) {
             for (Client client; (client = toFlush.poll()) != null; ) flush(client);
             boolean paused = serverKey != null && serverKey.interestOps() == 0;
-            selector.select(paused ? Math.max(1, acceptPausedUntil - System.currentTimeMillis()) : 0); // poll()
-            if (paused && System.currentTimeMillis() >= acceptPausedUntil) serverKey.interestOps(SelectionKey.OP_ACCEPT);
+            selector.select(paused ? Math.max(1, (acceptPausedUntil - System.nanoTime()) / 1_000_000) : 0); // poll()
+            if (paused && System.nanoTime() - acceptPausedUntil >= 0) serverKey.interestOps(SelectionKey.OP_ACCEPT);
             Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
             while (keys.hasNext()) {
                 SelectionKey key = keys.next();
@@ -152,14 +158,16 @@ public class Chat {
                 channel = server.accept();                                  // accept()
                 if (channel == null) return;                                // no one else is waiting
             } catch (IOException e) {
+                if (notListening(e)) {                                      // not a listener after all:
+                    serverKey.cancel();                                     // nothing to serve, so the loop ends
+                    close(server);
+                    return;
+                }
                 // Out of file descriptors, say: the listener stays ready, so stop watching it
                 // for a moment rather than spin, and say so at most once a second.
-                acceptPausedUntil = System.currentTimeMillis() + 100;
+                acceptPausedUntil = System.nanoTime() + 100_000_000;
                 serverKey.interestOps(0);
-                if (System.currentTimeMillis() - lastAcceptError > 1000) {
-                    log("accept failed: " + e.getMessage() + " (retrying)");
-                    lastAcceptError = System.currentTimeMillis();
-                }
+                lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                 return;
             }
             if (room.size() >= maxRoomSize) {
@@ -304,7 +312,7 @@ public class Chat {
         return ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8));
     }
 
-    static void close(SocketChannel channel) {
+    static void close(Channel channel) {
         try {
             channel.close();
         } catch (IOException e) {
@@ -329,9 +337,10 @@ public class Chat {
         ServerSocketChannel server = ServerSocketChannel.open();     // socket()
         server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
         try {
+            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
             // A long accept queue (the kernel caps it at somaxconn): a burst of connects
             // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(port), 4096);          // bind(INADDR_ANY) + listen()
+            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
         } catch (BindException e) {
             String why = e.getMessage() == null ? "" : e.getMessage();
             if (why.contains("in use")) fail("error: port " + port + " is already in use");
@@ -344,16 +353,23 @@ public class Chat {
     /**
      * The socket inetd or systemd handed over as stdin (socket activation), or null.
      * Then stdout may be that socket, so the ready line and logs go to stderr, and
-     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     * nowhere if stderr is the client's socket too (inetd passes it as 0, 1 and 2;
+     * systemd's journal is a socket as well, but another one).
      */
     static Channel inheritedChannel() throws IOException {
         Channel inherited = System.inheritedChannel();
-        if (inherited == null) return null;
+        if (inherited == null) {
+            if (String.valueOf(ProcessHandle.current().pid()).equals(System.getenv("LISTEN_PID"))) {
+                fail("error: systemd passed the socket as fd 3 (LISTEN_FDS), which Java cannot take over;"
+                        + " use StandardInput=socket in the service, or systemd-socket-activate --inetd");
+            }
+            return null;
+        }
         boolean quiet = true;                                        // where /proc cannot tell, to be safe
         try {
-            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).equals(Files.readSymbolicLink(Path.of("/proc/self/fd/0")));
         } catch (IOException | UnsupportedOperationException e) {
-            // not Linux: stay quiet
+            // not Linux, or fd 2 is closed: stay quiet
         }
         PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
         System.setOut(logs);
@@ -364,26 +380,84 @@ public class Chat {
         return inherited;
     }
 
-    static int port(String arg) {
-        if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
-        try {
-            int port = Integer.parseInt(arg);
-            if (port >= 0 && port <= 65535) return port;
-        } catch (NumberFormatException e) {
-            // not a number: reported below like a number out of range
-        }
-        usageError("bad port '" + arg + "' (want 0 to 65535)");
-        return -1;
+    /** accept() fails with EINVAL on a socket that is not listening: a client inetd handed over had reset. */
+    static boolean notListening(IOException e) {
+        return "Invalid argument".equals(e.getMessage());
     }
 
-    /** 127.0.0.1:51334, or [0:0:0:0:0:0:0:1]:51334 for IPv6: the address in brackets, as ss and nc have it. */
+    static void noOptions(String[] args) {
+        for (String arg : args) if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
+    }
+
+    static int port(String arg) {
+        if (!arg.matches("\\d{1,5}") || Integer.parseInt(arg) > 65535) usageError("bad port '" + arg + "' (want 0 to 65535)");
+        return Integer.parseInt(arg);
+    }
+
+    /** 127.0.0.1:51334, or [::1]:51334 for IPv6: the address in brackets, in RFC 5952's short form, as ss has it. */
     static String address(SocketAddress socketAddress) {
         var a = (InetSocketAddress) socketAddress;
         String host = a.getAddress().isAnyLocalAddress() ? "0.0.0.0" : a.getAddress().getHostAddress();
-        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        if (!host.contains(":")) return host + ":" + a.getPort();
+        int start = 0, end = 0;                                      // the first of the longest runs of zero groups
+        for (Matcher zeros = ZERO_GROUPS.matcher(host); zeros.find(); ) {
+            if ((zeros.end() - zeros.start()) / 2 > (end - start) / 2) { // a zero group is 2 characters, "0:"
+                start = zeros.start();
+                end = zeros.end();
+            }
+        }
+        return "[" + host.substring(0, start) + (end > start ? "::" : "") + host.substring(end) + "]:" + a.getPort();
     }
 
-    static void log(String message) { System.err.println(message); }
+    static final Pattern ZERO_GROUPS = Pattern.compile("(^|:)(0(:|$)){2,}");
+
+    // Logs go through a bounded queue to one writer thread, so that a stderr nobody reads (a full
+    // pipe) never holds up a client: while the queue is full, lines are counted, then reported.
+    static final BlockingQueue<String> LOG = new ArrayBlockingQueue<>(10_000);
+    static final AtomicLong LOST = new AtomicLong();
+    static final Thread LOG_WRITER = startLogWriter();
+
+    static void log(String message) {
+        if (!LOG.offer(message)) LOST.incrementAndGet();
+    }
+
+    /** Logs {@code message} unless the last warning, at {@code last}, was under a second ago; returns the last one's time. */
+    static long warn(String message, long last) {
+        if (System.nanoTime() - last < 1_000_000_000L) return last;
+        log(message);
+        return System.nanoTime();
+    }
+
+    static Thread startLogWriter() {
+        Thread writer = new Thread(() -> {
+            while (true) {
+                try {
+                    String line = LOG.take();
+                    long lost = LOST.getAndSet(0);
+                    if (lost > 0) System.err.println("(" + lost + " log lines lost: stderr was not being read)");
+                    System.err.println(line);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "log");
+        writer.setDaemon(true);
+        writer.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {     // at exit, a second for the last lines to go out
+            for (long end = System.nanoTime() + 1_000_000_000L; System.nanoTime() < end; pause(10)) {
+                if (LOG.isEmpty() && writer.getState() == Thread.State.WAITING) return;
+            }
+        }));
+        return writer;
+    }
+
+    static void pause(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
 
     static void usageError(String message) {
         System.err.println("error: " + message + "\n" + USAGE);

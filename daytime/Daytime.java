@@ -24,6 +24,8 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.net.UnknownHostException;
+import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channel;
 import java.nio.channels.DatagramChannel;
@@ -36,6 +38,11 @@ import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Locale;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 public class Daytime {
     static final int DEFAULT_PORT = 8013; // the well-known port 13 needs root
@@ -59,6 +66,7 @@ public class Daytime {
             if (args.length < 2 || args.length > 3) usageError("--client needs HOST and an optional PORT");
             client(args[1], args.length == 3 ? port(args[2]) : DEFAULT_PORT);
         } else {
+            noOptions(args);
             if (args.length > 1) usageError("unexpected argument '" + args[1] + "'");
             int port = args.length == 1 ? port(args[0]) : DEFAULT_PORT;
             Channel inherited = inheritedChannel();
@@ -71,7 +79,7 @@ public class Daytime {
             } else {
                 ServerSocket server = inherited instanceof ServerSocketChannel listener
                         ? listener.socket()                          // inetd wait, systemd Accept=no
-                        : listenTcpAndUdp(port);
+                        : listenTcpAndUdp(port).socket();
                 System.out.println("listening on " + address(server.getLocalSocketAddress()));
                 serve(server);
             }
@@ -79,17 +87,15 @@ public class Daytime {
     }
 
     static void serve(ServerSocket server) throws IOException {
-        long lastError = 0;
+        long lastWarning = System.nanoTime() - 1_000_000_000L;
         while (true) {
             try (Socket client = server.accept()) {                  // accept()
                 reply(client);                                       // one client at a time
             } catch (IOException e) {
-                if (server.isClosed()) return;
-                if (System.nanoTime() - lastError > 1_000_000_000L) { // e.g. out of file descriptors:
-                    log("accept failed: " + e.getMessage() + " (retrying)"); // log at most once a second,
-                    lastError = System.nanoTime();
-                }
-                pause(100);                                          // and back off instead of spinning
+                if (server.isClosed() || notListening(e)) return;
+                // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
+                lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
+                pause(100);
             }
         }
     }
@@ -116,10 +122,10 @@ public class Daytime {
     }
 
     /** TCP and UDP on the same port number, as inetd has them; UDP has a thread of its own. */
-    static ServerSocket listenTcpAndUdp(int port) throws IOException {
+    static ServerSocketChannel listenTcpAndUdp(int port) throws IOException {
         for (int tries = 1; ; tries++) {
-            ServerSocket server = listen(port);
-            int bound = server.getLocalPort();
+            ServerSocketChannel server = listen(port);
+            int bound = server.socket().getLocalPort();
             DatagramChannel udp = DatagramChannel.open();                // socket(SOCK_DGRAM)
             try {
                 udp.bind(new InetSocketAddress(bound));                  // bind(INADDR_ANY), the same number
@@ -139,26 +145,34 @@ public class Daytime {
     /** RFC 867 over UDP: any datagram is answered with the time. */
     static void answer(DatagramChannel udp) {
         ByteBuffer datagram = ByteBuffer.allocate(512);                  // what it says does not matter
-        long lastLog = 0;
+        long lastWarning = System.nanoTime() - 1_000_000_000L;
         while (udp.isOpen()) {
             String trouble;
             try {
                 var sender = (InetSocketAddress) udp.receive(datagram.clear()); // recvfrom()
-                if (sender.getPort() >= 1024) {
+                trouble = refusal(sender.getPort(), udp.socket().getLocalPort());
+                if (trouble == null) {
                     udp.send(ByteBuffer.wrap(now()), sender);            // sendto()
                     continue;
                 }
-                // A port below 1024 is another service's (echo, chargen...): an answer could start
-                // an endless loop between the two, or reflect an attack (CERT CA-1996-01).
-                trouble = "ignored a datagram from " + address(sender) + ": source port below 1024";
+                trouble = "ignored a datagram from " + address(sender) + ": " + trouble;
             } catch (IOException e) {
                 trouble = "UDP: " + e.getMessage();                      // that datagram is lost, no other
             }
-            if (System.nanoTime() - lastLog > 1_000_000_000L) {          // log at most once a second
-                log(trouble);
-                lastLog = System.nanoTime();
-            }
+            lastWarning = warn(trouble, lastWarning);                   // at most once a second
         }
+    }
+
+    /**
+     * Why a datagram from port {@code from} must not be answered, or null if it may be. A port
+     * below 1024 is another service's (echo, chargen...), and the server's own port and the
+     * collection's other UDP ports are echo's and daytime's: an answer could start two services,
+     * or one and itself, answering each other for good, or reflect an attack (CERT CA-1996-01).
+     */
+    static String refusal(int from, int own) {
+        if (from < 1024) return "source port below 1024";
+        if (from == own || from == 15000 || from == 8013) return "source port is an echo or daytime port";
+        return null;
     }
 
     static void client(String host, int port) {
@@ -167,21 +181,23 @@ public class Daytime {
             socket.setSoTimeout(10_000);
             socket.getInputStream().transferTo(System.out);          // read() until EOF, write() to stdout
             System.out.flush();
+        } catch (UnknownHostException e) {
+            fail("error: cannot get the time from " + host + ":" + port + ": unknown host");
         } catch (IOException e) {
-            System.err.println("error: cannot get the time from " + host + ":" + port + ": " + e.getMessage());
-            System.exit(1);
+            fail("error: cannot get the time from " + host + ":" + port + ": " + e.getMessage());
         }
     }
 
     // ---- the same in every server of this collection ----
 
-    static ServerSocket listen(int port) throws IOException {
-        ServerSocket server = new ServerSocket();                    // socket()
-        server.setReuseAddress(true);                                // setsockopt(SO_REUSEADDR)
+    static ServerSocketChannel listen(int port) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
         try {
+            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
             // A long accept queue (the kernel caps it at somaxconn): a burst of connects
             // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(port), 4096);          // bind(INADDR_ANY) + listen()
+            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
         } catch (BindException e) {
             String why = e.getMessage() == null ? "" : e.getMessage();
             if (why.contains("in use")) fail("error: port " + port + " is already in use");
@@ -194,16 +210,23 @@ public class Daytime {
     /**
      * The socket inetd or systemd handed over as stdin (socket activation), or null.
      * Then stdout may be that socket, so the ready line and logs go to stderr, and
-     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     * nowhere if stderr is the client's socket too (inetd passes it as 0, 1 and 2;
+     * systemd's journal is a socket as well, but another one).
      */
     static Channel inheritedChannel() throws IOException {
         Channel inherited = System.inheritedChannel();
-        if (inherited == null) return null;
+        if (inherited == null) {
+            if (String.valueOf(ProcessHandle.current().pid()).equals(System.getenv("LISTEN_PID"))) {
+                fail("error: systemd passed the socket as fd 3 (LISTEN_FDS), which Java cannot take over;"
+                        + " use StandardInput=socket in the service, or systemd-socket-activate --inetd");
+            }
+            return null;
+        }
         boolean quiet = true;                                        // where /proc cannot tell, to be safe
         try {
-            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).equals(Files.readSymbolicLink(Path.of("/proc/self/fd/0")));
         } catch (IOException | UnsupportedOperationException e) {
-            // not Linux: stay quiet
+            // not Linux, or fd 2 is closed: stay quiet
         }
         PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
         System.setOut(logs);
@@ -214,26 +237,76 @@ public class Daytime {
         return inherited;
     }
 
-    static int port(String arg) {
-        if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
-        try {
-            int port = Integer.parseInt(arg);
-            if (port >= 0 && port <= 65535) return port;
-        } catch (NumberFormatException e) {
-            // not a number: reported below like a number out of range
-        }
-        usageError("bad port '" + arg + "' (want 0 to 65535)");
-        return -1;
+    /** accept() fails with EINVAL on a socket that is not listening: a client inetd handed over had reset. */
+    static boolean notListening(IOException e) {
+        return "Invalid argument".equals(e.getMessage());
     }
 
-    /** 127.0.0.1:51334, or [0:0:0:0:0:0:0:1]:51334 for IPv6: the address in brackets, as ss and nc have it. */
+    static void noOptions(String[] args) {
+        for (String arg : args) if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
+    }
+
+    static int port(String arg) {
+        if (!arg.matches("\\d{1,5}") || Integer.parseInt(arg) > 65535) usageError("bad port '" + arg + "' (want 0 to 65535)");
+        return Integer.parseInt(arg);
+    }
+
+    /** 127.0.0.1:51334, or [::1]:51334 for IPv6: the address in brackets, in RFC 5952's short form, as ss has it. */
     static String address(SocketAddress socketAddress) {
         var a = (InetSocketAddress) socketAddress;
         String host = a.getAddress().isAnyLocalAddress() ? "0.0.0.0" : a.getAddress().getHostAddress();
-        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        if (!host.contains(":")) return host + ":" + a.getPort();
+        int start = 0, end = 0;                                      // the first of the longest runs of zero groups
+        for (Matcher zeros = ZERO_GROUPS.matcher(host); zeros.find(); ) {
+            if ((zeros.end() - zeros.start()) / 2 > (end - start) / 2) { // a zero group is 2 characters, "0:"
+                start = zeros.start();
+                end = zeros.end();
+            }
+        }
+        return "[" + host.substring(0, start) + (end > start ? "::" : "") + host.substring(end) + "]:" + a.getPort();
     }
 
-    static void log(String message) { System.err.println(message); }
+    static final Pattern ZERO_GROUPS = Pattern.compile("(^|:)(0(:|$)){2,}");
+
+    // Logs go through a bounded queue to one writer thread, so that a stderr nobody reads (a full
+    // pipe) never holds up a client: while the queue is full, lines are counted, then reported.
+    static final BlockingQueue<String> LOG = new ArrayBlockingQueue<>(10_000);
+    static final AtomicLong LOST = new AtomicLong();
+    static final Thread LOG_WRITER = startLogWriter();
+
+    static void log(String message) {
+        if (!LOG.offer(message)) LOST.incrementAndGet();
+    }
+
+    /** Logs {@code message} unless the last warning, at {@code last}, was under a second ago; returns the last one's time. */
+    static long warn(String message, long last) {
+        if (System.nanoTime() - last < 1_000_000_000L) return last;
+        log(message);
+        return System.nanoTime();
+    }
+
+    static Thread startLogWriter() {
+        Thread writer = new Thread(() -> {
+            while (true) {
+                try {
+                    String line = LOG.take();
+                    long lost = LOST.getAndSet(0);
+                    if (lost > 0) System.err.println("(" + lost + " log lines lost: stderr was not being read)");
+                    System.err.println(line);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "log");
+        writer.setDaemon(true);
+        writer.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {     // at exit, a second for the last lines to go out
+            for (long end = System.nanoTime() + 1_000_000_000L; System.nanoTime() < end; pause(10)) {
+                if (LOG.isEmpty() && writer.getState() == Thread.State.WAITING) return;
+            }
+        }));
+        return writer;
+    }
 
     static void pause(long millis) {
         try {

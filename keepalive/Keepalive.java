@@ -32,6 +32,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
 import java.net.SocketOption;
+import java.net.StandardSocketOptions;
 import java.net.UnknownHostException;
 import java.nio.channels.Channel;
 import java.nio.channels.DatagramChannel;
@@ -43,6 +44,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import jdk.net.ExtendedSocketOptions;
 
 public class Keepalive {
@@ -53,9 +59,9 @@ public class Keepalive {
             TCP keepalive: a server and a silent client; the server reports when keepalive finds the peer dead (exit 3).
               ADDRESS       address to listen on and connect to (default 127.0.0.1)
               PORT          port (default 12345; 0 picks a free one); a lone number is taken as PORT
-              --idle S      idle seconds before the first probe, TCP_KEEPIDLE (default 1)
-              --interval S  seconds between probes, TCP_KEEPINTERVAL (default 1)
-              --count N     unanswered probes before the peer is dead, TCP_KEEPCOUNT (default 10)
+              --idle S      idle seconds before the first probe, TCP_KEEPIDLE, 1 to 32767 (default 1)
+              --interval S  seconds between probes, TCP_KEEPINTERVAL, 1 to 32767 (default 1)
+              --count N     unanswered probes before the peer is dead, TCP_KEEPCOUNT, 1 to 127 (default 10)
               --serve       no built-in client: serve any number of clients, log each dead peer
             example: java keepalive/Keepalive.java 127.0.0.1 12345 --idle 2 --interval 1 --count 3""";
 
@@ -71,9 +77,9 @@ public class Keepalive {
                     System.out.println(USAGE);
                     return;
                 }
-                case "--idle" -> idle = positive(args, ++i);
-                case "--interval" -> interval = positive(args, ++i);
-                case "--count" -> count = positive(args, ++i);
+                case "--idle" -> idle = setting(args, ++i, 32767);          // Linux's ranges, so that the
+                case "--interval" -> interval = setting(args, ++i, 32767);  // kernel never refuses one later
+                case "--count" -> count = setting(args, ++i, 127);
                 case "--serve" -> serve = true;
                 default -> {
                     if (args[i].startsWith("-") && !args[i].matches("-\\d+")) usageError("unknown option '" + args[i] + "'");
@@ -95,14 +101,17 @@ public class Keepalive {
         ServerSocket server = inherited instanceof ServerSocketChannel listener
                 ? listener.socket()                                              // inetd wait, systemd Accept=no
                 : listen(address, port, serve ? 4096 : 1);
-        // A JVM stopped by a signal exits with 128 + its number; here Ctrl-C is the normal way out.
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> Runtime.getRuntime().halt(exitStatus)));
         System.out.println("listening on " + address(server.getLocalSocketAddress()));
+        if (serve || inherited != null) {
+            serve(server);
+            return;
+        }
+        // A JVM stopped by a signal exits with 128 + its number; in the demo, Ctrl-C is the normal way out.
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> Runtime.getRuntime().halt(exitStatus)));
         try {
-            if (serve || inherited != null) serve(server);
-            else demo(server);
+            demo(server);
         } catch (IOException e) {
-            log("error: " + e.getMessage());
+            System.err.println("error: " + e.getMessage());
             exit(1);
         }
     }
@@ -137,17 +146,16 @@ public class Keepalive {
 
     /** --serve: one thread per client, each watched by keepalive, each end logged. */
     static void serve(ServerSocket server) {
-        long lastError = 0;
+        long lastWarning = System.nanoTime() - 1_000_000_000L;
         while (true) {
             try {
                 Socket client = server.accept();                                 // accept()
                 new Thread(() -> watch(client)).start();                         // one thread per client
             } catch (IOException e) {
-                if (System.nanoTime() - lastError > 1_000_000_000L) {            // e.g. out of file descriptors:
-                    log("accept failed: " + e.getMessage() + " (retrying)");     // log at most once a second,
-                    lastError = System.nanoTime();
-                }
-                pause(100);                                                      // and back off instead of spinning
+                if (server.isClosed() || notListening(e)) return;
+                // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
+                lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
+                pause(100);
             }
         }
     }
@@ -197,16 +205,13 @@ public class Keepalive {
         return String.format(Locale.ROOT, "%.1f", (System.nanoTime() - since) / 1e9);
     }
 
-    static int positive(String[] args, int i) {
+    /** The value after an option: a whole number from 1 to {@code max}. */
+    static int setting(String[] args, int i, int max) {
         if (i >= args.length) usageError(args[i - 1] + " needs a value");
-        try {
-            int value = Integer.parseInt(args[i]);
-            if (value > 0) return value;
-        } catch (NumberFormatException e) {
-            // not a number: reported below
+        if (!args[i].matches("\\d{1,9}") || Integer.parseInt(args[i]) < 1 || Integer.parseInt(args[i]) > max) {
+            usageError("bad " + args[i - 1] + " '" + args[i] + "' (want 1 to " + max + ")");
         }
-        usageError("bad " + args[i - 1] + " '" + args[i] + "' (want a whole number above 0)");
-        return -1;
+        return Integer.parseInt(args[i]);
     }
 
     static InetAddress address(String host) {
@@ -223,7 +228,7 @@ public class Keepalive {
         System.exit(status);
     }
 
-    // ---- the same in every server of this collection, but binding ADDRESS ----
+    // ---- the same in every server of this collection, but for binding ADDRESS ----
 
     static ServerSocket listen(InetAddress address, int port, int backlog) throws IOException {
         ServerSocket server = new ServerSocket();                    // socket()
@@ -244,16 +249,23 @@ public class Keepalive {
     /**
      * The socket inetd or systemd handed over as stdin (socket activation), or null.
      * Then stdout may be that socket, so the ready line and logs go to stderr, and
-     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     * nowhere if stderr is the client's socket too (inetd passes it as 0, 1 and 2;
+     * systemd's journal is a socket as well, but another one).
      */
     static Channel inheritedChannel() throws IOException {
         Channel inherited = System.inheritedChannel();
-        if (inherited == null) return null;
+        if (inherited == null) {
+            if (String.valueOf(ProcessHandle.current().pid()).equals(System.getenv("LISTEN_PID"))) {
+                fail("error: systemd passed the socket as fd 3 (LISTEN_FDS), which Java cannot take over;"
+                        + " use StandardInput=socket in the service, or systemd-socket-activate --inetd");
+            }
+            return null;
+        }
         boolean quiet = true;                                        // where /proc cannot tell, to be safe
         try {
-            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).equals(Files.readSymbolicLink(Path.of("/proc/self/fd/0")));
         } catch (IOException | UnsupportedOperationException e) {
-            // not Linux: stay quiet
+            // not Linux, or fd 2 is closed: stay quiet
         }
         PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
         System.setOut(logs);
@@ -264,25 +276,76 @@ public class Keepalive {
         return inherited;
     }
 
-    static int port(String arg) {
-        try {
-            int port = Integer.parseInt(arg);
-            if (port >= 0 && port <= 65535) return port;
-        } catch (NumberFormatException e) {
-            // not a number: reported below like a number out of range
-        }
-        usageError("bad port '" + arg + "' (want 0 to 65535)");
-        return -1;
+    /** accept() fails with EINVAL on a socket that is not listening: a client inetd handed over had reset. */
+    static boolean notListening(IOException e) {
+        return "Invalid argument".equals(e.getMessage());
     }
 
-    /** 127.0.0.1:51334, or [0:0:0:0:0:0:0:1]:51334 for IPv6: the address in brackets, as ss and nc have it. */
+    static void noOptions(String[] args) {
+        for (String arg : args) if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
+    }
+
+    static int port(String arg) {
+        if (!arg.matches("\\d{1,5}") || Integer.parseInt(arg) > 65535) usageError("bad port '" + arg + "' (want 0 to 65535)");
+        return Integer.parseInt(arg);
+    }
+
+    /** 127.0.0.1:51334, or [::1]:51334 for IPv6: the address in brackets, in RFC 5952's short form, as ss has it. */
     static String address(SocketAddress socketAddress) {
         var a = (InetSocketAddress) socketAddress;
         String host = a.getAddress().isAnyLocalAddress() ? "0.0.0.0" : a.getAddress().getHostAddress();
-        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        if (!host.contains(":")) return host + ":" + a.getPort();
+        int start = 0, end = 0;                                      // the first of the longest runs of zero groups
+        for (Matcher zeros = ZERO_GROUPS.matcher(host); zeros.find(); ) {
+            if ((zeros.end() - zeros.start()) / 2 > (end - start) / 2) { // a zero group is 2 characters, "0:"
+                start = zeros.start();
+                end = zeros.end();
+            }
+        }
+        return "[" + host.substring(0, start) + (end > start ? "::" : "") + host.substring(end) + "]:" + a.getPort();
     }
 
-    static void log(String message) { System.err.println(message); }
+    static final Pattern ZERO_GROUPS = Pattern.compile("(^|:)(0(:|$)){2,}");
+
+    // Logs go through a bounded queue to one writer thread, so that a stderr nobody reads (a full
+    // pipe) never holds up a client: while the queue is full, lines are counted, then reported.
+    static final BlockingQueue<String> LOG = new ArrayBlockingQueue<>(10_000);
+    static final AtomicLong LOST = new AtomicLong();
+    static final Thread LOG_WRITER = startLogWriter();
+
+    static void log(String message) {
+        if (!LOG.offer(message)) LOST.incrementAndGet();
+    }
+
+    /** Logs {@code message} unless the last warning, at {@code last}, was under a second ago; returns the last one's time. */
+    static long warn(String message, long last) {
+        if (System.nanoTime() - last < 1_000_000_000L) return last;
+        log(message);
+        return System.nanoTime();
+    }
+
+    static Thread startLogWriter() {
+        Thread writer = new Thread(() -> {
+            while (true) {
+                try {
+                    String line = LOG.take();
+                    long lost = LOST.getAndSet(0);
+                    if (lost > 0) System.err.println("(" + lost + " log lines lost: stderr was not being read)");
+                    System.err.println(line);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "log");
+        writer.setDaemon(true);
+        writer.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {     // at exit, a second for the last lines to go out
+            for (long end = System.nanoTime() + 1_000_000_000L; System.nanoTime() < end; pause(10)) {
+                if (LOG.isEmpty() && writer.getState() == Thread.State.WAITING) return;
+            }
+        }));
+        return writer;
+    }
 
     static void pause(long millis) {
         try {

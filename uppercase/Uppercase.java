@@ -27,6 +27,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
+import java.net.StandardSocketOptions;
 import java.nio.ByteOrder;
 import java.nio.channels.Channel;
 import java.nio.channels.DatagramChannel;
@@ -37,7 +38,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 public class Uppercase {
     static final int DEFAULT_PORT = 1067;
@@ -57,6 +63,7 @@ public class Uppercase {
             System.out.println(USAGE);
             return;
         }
+        noOptions(args);
         if (args.length > 1) usageError("unexpected argument '" + args[1] + "'");
         int port = args.length == 1 ? port(args[0]) : DEFAULT_PORT;
         Channel inherited = inheritedChannel();
@@ -67,22 +74,20 @@ public class Uppercase {
         if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; this service is TCP only");
         try (ServerSocket server = inherited instanceof ServerSocketChannel listener
                 ? listener.socket()                                      // inetd wait, systemd Accept=no
-                : listen(port)) {
+                : listen(port).socket()) {
             System.out.println("listening on " + address(server.getLocalSocketAddress()));
             ThreadFactory threads = clientThreads();
-            long lastError = 0;
+            long lastWarning = System.nanoTime() - 1_000_000_000L;
             while (true) {
                 try {
                     Socket client = server.accept();                     // accept()
                     threads.newThread(() -> serve(client)).start();      // one thread per client: the fork()
                     // The client's thread owns the socket now; this loop never touches it again.
                 } catch (IOException e) {
-                    if (server.isClosed()) return;
-                    if (System.nanoTime() - lastError > 1_000_000_000L) { // e.g. out of file descriptors:
-                        log("accept failed: " + e.getMessage() + " (retrying)"); // log at most once a second,
-                        lastError = System.nanoTime();
-                    }
-                    pause(100);                                          // and back off instead of spinning
+                    if (server.isClosed() || notListening(e)) return;
+                    // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
+                    lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
+                    pause(100);
                 }
             }
         }
@@ -196,13 +201,14 @@ public class Uppercase {
 
     // ---- the same in every server of this collection ----
 
-    static ServerSocket listen(int port) throws IOException {
-        ServerSocket server = new ServerSocket();                    // socket()
-        server.setReuseAddress(true);                                // setsockopt(SO_REUSEADDR)
+    static ServerSocketChannel listen(int port) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
         try {
+            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
             // A long accept queue (the kernel caps it at somaxconn): a burst of connects
             // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(port), 4096);          // bind(INADDR_ANY) + listen()
+            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
         } catch (BindException e) {
             String why = e.getMessage() == null ? "" : e.getMessage();
             if (why.contains("in use")) fail("error: port " + port + " is already in use");
@@ -215,16 +221,23 @@ public class Uppercase {
     /**
      * The socket inetd or systemd handed over as stdin (socket activation), or null.
      * Then stdout may be that socket, so the ready line and logs go to stderr, and
-     * nowhere if stderr is a socket too (inetd passes the client as 0, 1 and 2).
+     * nowhere if stderr is the client's socket too (inetd passes it as 0, 1 and 2;
+     * systemd's journal is a socket as well, but another one).
      */
     static Channel inheritedChannel() throws IOException {
         Channel inherited = System.inheritedChannel();
-        if (inherited == null) return null;
+        if (inherited == null) {
+            if (String.valueOf(ProcessHandle.current().pid()).equals(System.getenv("LISTEN_PID"))) {
+                fail("error: systemd passed the socket as fd 3 (LISTEN_FDS), which Java cannot take over;"
+                        + " use StandardInput=socket in the service, or systemd-socket-activate --inetd");
+            }
+            return null;
+        }
         boolean quiet = true;                                        // where /proc cannot tell, to be safe
         try {
-            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).toString().startsWith("socket:");
+            quiet = Files.readSymbolicLink(Path.of("/proc/self/fd/2")).equals(Files.readSymbolicLink(Path.of("/proc/self/fd/0")));
         } catch (IOException | UnsupportedOperationException e) {
-            // not Linux: stay quiet
+            // not Linux, or fd 2 is closed: stay quiet
         }
         PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
         System.setOut(logs);
@@ -235,26 +248,76 @@ public class Uppercase {
         return inherited;
     }
 
-    static int port(String arg) {
-        if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
-        try {
-            int port = Integer.parseInt(arg);
-            if (port >= 0 && port <= 65535) return port;
-        } catch (NumberFormatException e) {
-            // not a number: reported below like a number out of range
-        }
-        usageError("bad port '" + arg + "' (want 0 to 65535)");
-        return -1;
+    /** accept() fails with EINVAL on a socket that is not listening: a client inetd handed over had reset. */
+    static boolean notListening(IOException e) {
+        return "Invalid argument".equals(e.getMessage());
     }
 
-    /** 127.0.0.1:51334, or [0:0:0:0:0:0:0:1]:51334 for IPv6: the address in brackets, as ss and nc have it. */
+    static void noOptions(String[] args) {
+        for (String arg : args) if (arg.matches("-+[A-Za-z].*")) usageError("unknown option '" + arg + "'");
+    }
+
+    static int port(String arg) {
+        if (!arg.matches("\\d{1,5}") || Integer.parseInt(arg) > 65535) usageError("bad port '" + arg + "' (want 0 to 65535)");
+        return Integer.parseInt(arg);
+    }
+
+    /** 127.0.0.1:51334, or [::1]:51334 for IPv6: the address in brackets, in RFC 5952's short form, as ss has it. */
     static String address(SocketAddress socketAddress) {
         var a = (InetSocketAddress) socketAddress;
         String host = a.getAddress().isAnyLocalAddress() ? "0.0.0.0" : a.getAddress().getHostAddress();
-        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        if (!host.contains(":")) return host + ":" + a.getPort();
+        int start = 0, end = 0;                                      // the first of the longest runs of zero groups
+        for (Matcher zeros = ZERO_GROUPS.matcher(host); zeros.find(); ) {
+            if ((zeros.end() - zeros.start()) / 2 > (end - start) / 2) { // a zero group is 2 characters, "0:"
+                start = zeros.start();
+                end = zeros.end();
+            }
+        }
+        return "[" + host.substring(0, start) + (end > start ? "::" : "") + host.substring(end) + "]:" + a.getPort();
     }
 
-    static void log(String message) { System.err.println(message); }
+    static final Pattern ZERO_GROUPS = Pattern.compile("(^|:)(0(:|$)){2,}");
+
+    // Logs go through a bounded queue to one writer thread, so that a stderr nobody reads (a full
+    // pipe) never holds up a client: while the queue is full, lines are counted, then reported.
+    static final BlockingQueue<String> LOG = new ArrayBlockingQueue<>(10_000);
+    static final AtomicLong LOST = new AtomicLong();
+    static final Thread LOG_WRITER = startLogWriter();
+
+    static void log(String message) {
+        if (!LOG.offer(message)) LOST.incrementAndGet();
+    }
+
+    /** Logs {@code message} unless the last warning, at {@code last}, was under a second ago; returns the last one's time. */
+    static long warn(String message, long last) {
+        if (System.nanoTime() - last < 1_000_000_000L) return last;
+        log(message);
+        return System.nanoTime();
+    }
+
+    static Thread startLogWriter() {
+        Thread writer = new Thread(() -> {
+            while (true) {
+                try {
+                    String line = LOG.take();
+                    long lost = LOST.getAndSet(0);
+                    if (lost > 0) System.err.println("(" + lost + " log lines lost: stderr was not being read)");
+                    System.err.println(line);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+        }, "log");
+        writer.setDaemon(true);
+        writer.start();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {     // at exit, a second for the last lines to go out
+            for (long end = System.nanoTime() + 1_000_000_000L; System.nanoTime() < end; pause(10)) {
+                if (LOG.isEmpty() && writer.getState() == Thread.State.WAITING) return;
+            }
+        }));
+        return writer;
+    }
 
     static void pause(long millis) {
         try {

@@ -52,7 +52,7 @@ class KeepaliveTest {
     void badSettingsAreNamed() {
         Program p = Program.of("keepalive/Keepalive.java").run(Program.START, "--idle", "0");
         assertEquals(2, p.exitCode(seconds(1)), p.describe());
-        assertEquals("error: bad --idle '0' (want a whole number above 0)", p.stderr().get(0));
+        assertEquals("error: bad --idle '0' (want 1 to 32767)", p.stderr().get(0));
     }
 
     @Test
