@@ -20,6 +20,7 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetSocketAddress;
+import java.net.InetAddress;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -69,9 +70,10 @@ public class Echo {
         ServerSocketChannel server = inherited instanceof ServerSocketChannel listener
                 ? listener                                               // inetd wait, systemd Accept=no
                 : listenTcpAndUdp(port);
+        ThreadFactory threads = clientThreads();
+        warmUp(threads);
         System.out.println("listening on " + address(server.getLocalAddress()));
         try (server) {
-            ThreadFactory threads = clientThreads();
             long lastWarning = System.nanoTime() - 1_000_000_000L;
             while (true) {
                 try {
@@ -196,6 +198,30 @@ public class Echo {
     }
 
     /**
+     * One connection over loopback, read on a thread like a client's, before any client comes.
+     * What the JDK sets up on first use is set up now (closing a socket; on JDK 21+ the pollers
+     * that wake a blocked virtual thread): set up first during a flood of clients that took
+     * every file descriptor, it would fail, and a class that fails to initialise fails for good.
+     */
+    static void warmUp(ThreadFactory threads) throws IOException {
+        try (ServerSocketChannel listener = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+             SocketChannel client = SocketChannel.open(listener.getLocalAddress())) { // never accepted, never sent to
+            client.socket().setSoTimeout(1);                         // so the read waits 1 ms, then gives up
+            Thread reader = threads.newThread(() -> {
+                try {
+                    client.socket().getInputStream().read();
+                } catch (IOException e) {
+                    // the time-out, as planned
+                }
+            });
+            reader.start();
+            reader.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
      * The socket inetd or systemd handed over as stdin (socket activation), or null.
      * Then stdout may be that socket, so the ready line and logs go to stderr, and
      * nowhere if stderr is the client's socket too (inetd passes it as 0, 1 and 2;
@@ -219,6 +245,9 @@ public class Echo {
         PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
         System.setOut(logs);
         System.setErr(logs);
+        // Closing an inherited socket, the JDK points fds 0, 1 and 2 at /dev/null: serving that one
+        // client, write each log line at once, since one still queued then would be lost.
+        logAtOnce = inherited instanceof SocketChannel;
         if (!(((NetworkChannel) inherited).getLocalAddress() instanceof InetSocketAddress)) {
             fail("error: the socket on stdin is not a TCP or UDP socket");
         }
@@ -259,11 +288,19 @@ public class Echo {
     // Logs go through a bounded queue to one writer thread, so that a stderr nobody reads (a full
     // pipe) never holds up a client: while the queue is full, lines are counted, then reported.
     static final BlockingQueue<String> LOG = new ArrayBlockingQueue<>(10_000);
-    static final AtomicLong LOST = new AtomicLong();
+    static final AtomicLong UNWRITTEN = new AtomicLong(), LOST = new AtomicLong();
     static final Thread LOG_WRITER = startLogWriter();
+    static boolean logAtOnce;                                      // set by inheritedChannel()
 
     static void log(String message) {
-        if (!LOG.offer(message)) LOST.incrementAndGet();
+        if (logAtOnce) {
+            System.err.println(message);
+            return;
+        }
+        UNWRITTEN.incrementAndGet();
+        if (LOG.offer(message)) return;
+        UNWRITTEN.decrementAndGet();
+        LOST.incrementAndGet();
     }
 
     /** Logs {@code message} unless the last warning, at {@code last}, was under a second ago; returns the last one's time. */
@@ -281,6 +318,7 @@ public class Echo {
                     long lost = LOST.getAndSet(0);
                     if (lost > 0) System.err.println("(" + lost + " log lines lost: stderr was not being read)");
                     System.err.println(line);
+                    UNWRITTEN.decrementAndGet();
                 } catch (InterruptedException e) {
                     return;
                 }
@@ -289,9 +327,7 @@ public class Echo {
         writer.setDaemon(true);
         writer.start();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {     // at exit, a second for the last lines to go out
-            for (long end = System.nanoTime() + 1_000_000_000L; System.nanoTime() < end; pause(10)) {
-                if (LOG.isEmpty() && writer.getState() == Thread.State.WAITING) return;
-            }
+            for (long end = System.nanoTime() + 1_000_000_000L; UNWRITTEN.get() > 0 && System.nanoTime() < end; ) pause(10);
         }));
         return writer;
     }

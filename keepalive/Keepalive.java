@@ -46,6 +46,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -101,6 +102,10 @@ public class Keepalive {
         ServerSocket server = inherited instanceof ServerSocketChannel listener
                 ? listener.socket()                                              // inetd wait, systemd Accept=no
                 : listen(address, port, serve ? 4096 : 1);
+        warmUp(Thread::new);
+        try (Socket probe = new Socket()) {
+            enableKeepalive(probe);                                              // loads jdk.net's native code now
+        }
         System.out.println("listening on " + address(server.getLocalSocketAddress()));
         if (serve || inherited != null) {
             serve(server);
@@ -247,6 +252,30 @@ public class Keepalive {
     }
 
     /**
+     * One connection over loopback, read on a thread like a client's, before any client comes.
+     * What the JDK sets up on first use is set up now (closing a socket; on JDK 21+ the pollers
+     * that wake a blocked virtual thread): set up first during a flood of clients that took
+     * every file descriptor, it would fail, and a class that fails to initialise fails for good.
+     */
+    static void warmUp(ThreadFactory threads) throws IOException {
+        try (ServerSocketChannel listener = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+             SocketChannel client = SocketChannel.open(listener.getLocalAddress())) { // never accepted, never sent to
+            client.socket().setSoTimeout(1);                         // so the read waits 1 ms, then gives up
+            Thread reader = threads.newThread(() -> {
+                try {
+                    client.socket().getInputStream().read();
+                } catch (IOException e) {
+                    // the time-out, as planned
+                }
+            });
+            reader.start();
+            reader.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
      * The socket inetd or systemd handed over as stdin (socket activation), or null.
      * Then stdout may be that socket, so the ready line and logs go to stderr, and
      * nowhere if stderr is the client's socket too (inetd passes it as 0, 1 and 2;
@@ -270,6 +299,9 @@ public class Keepalive {
         PrintStream logs = quiet ? new PrintStream(OutputStream.nullOutputStream()) : System.err;
         System.setOut(logs);
         System.setErr(logs);
+        // Closing an inherited socket, the JDK points fds 0, 1 and 2 at /dev/null: serving that one
+        // client, write each log line at once, since one still queued then would be lost.
+        logAtOnce = inherited instanceof SocketChannel;
         if (!(((NetworkChannel) inherited).getLocalAddress() instanceof InetSocketAddress)) {
             fail("error: the socket on stdin is not a TCP or UDP socket");
         }
@@ -310,11 +342,19 @@ public class Keepalive {
     // Logs go through a bounded queue to one writer thread, so that a stderr nobody reads (a full
     // pipe) never holds up a client: while the queue is full, lines are counted, then reported.
     static final BlockingQueue<String> LOG = new ArrayBlockingQueue<>(10_000);
-    static final AtomicLong LOST = new AtomicLong();
+    static final AtomicLong UNWRITTEN = new AtomicLong(), LOST = new AtomicLong();
     static final Thread LOG_WRITER = startLogWriter();
+    static boolean logAtOnce;                                      // set by inheritedChannel()
 
     static void log(String message) {
-        if (!LOG.offer(message)) LOST.incrementAndGet();
+        if (logAtOnce) {
+            System.err.println(message);
+            return;
+        }
+        UNWRITTEN.incrementAndGet();
+        if (LOG.offer(message)) return;
+        UNWRITTEN.decrementAndGet();
+        LOST.incrementAndGet();
     }
 
     /** Logs {@code message} unless the last warning, at {@code last}, was under a second ago; returns the last one's time. */
@@ -332,6 +372,7 @@ public class Keepalive {
                     long lost = LOST.getAndSet(0);
                     if (lost > 0) System.err.println("(" + lost + " log lines lost: stderr was not being read)");
                     System.err.println(line);
+                    UNWRITTEN.decrementAndGet();
                 } catch (InterruptedException e) {
                     return;
                 }
@@ -340,9 +381,7 @@ public class Keepalive {
         writer.setDaemon(true);
         writer.start();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {     // at exit, a second for the last lines to go out
-            for (long end = System.nanoTime() + 1_000_000_000L; System.nanoTime() < end; pause(10)) {
-                if (LOG.isEmpty() && writer.getState() == Thread.State.WAITING) return;
-            }
+            for (long end = System.nanoTime() + 1_000_000_000L; UNWRITTEN.get() > 0 && System.nanoTime() < end; ) pause(10);
         }));
         return writer;
     }
