@@ -127,8 +127,15 @@ class ActivationTest {
         }
     }
 
-    /** One inetd service: a program of the collection, over tcp or udp, wait or nowait. */
+    /**
+     * One inetd service: a program of the collection, over tcp or udp, wait or nowait, in the
+     * form the README gives: compiled where a JVM starts per connection (nowait), the source
+     * file where one JVM serves them all (wait).
+     */
     record Service(String file, String protocol, boolean waits) {
+        List<String> program() {
+            return waits ? List.of(Program.root().resolve(file).toString()) : Program.compiled(file);
+        }
     }
 
     /** xinetd running the given services on 127.0.0.1, each on a free port; stops them all on close. */
@@ -162,7 +169,7 @@ class ActivationTest {
                         .append("    wait        = ").append(service.waits() ? "yes" : "no").append('\n')
                         .append("    user        = root\n")
                         .append("    server      = ").append(Program.java()).append('\n')
-                        .append("    server_args = ").append(Program.root().resolve(service.file())).append('\n')
+                        .append("    server_args = ").append(String.join(" ", service.program())).append('\n')
                         .append("}\n");
             }
             Path conf = Files.writeString(dir.resolve("xinetd.conf"), config);

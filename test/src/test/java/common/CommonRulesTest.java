@@ -11,6 +11,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** The rules of SPEC.md that every program keeps: help, bad arguments, a port in use. */
@@ -29,7 +30,7 @@ class CommonRulesTest {
     @MethodSource("programs")
     void helpPrintsUsageToStdoutAndExits0(Programs.Server server) {
         String file = server.file();
-        Program p = Program.of(file).run(Program.START, "--help");
+        Program p = Program.source(file).run(Program.START, "--help"); // exactly as a user first runs it
         assertEquals(0, p.exitCode(seconds(1)), p.describe());
         List<String> out = p.stdout();
         // The same shape for all: usage line(s), one line saying what it is, the arguments
@@ -39,6 +40,15 @@ class CommonRulesTest {
         assertTrue(out.stream().anyMatch(l -> l.startsWith("  ") && l.contains("(default ")), p.describe());
         assertTrue(out.get(out.size() - 1).startsWith("example: java " + file), p.describe());
         assertEquals(List.of(), p.stderr());
+    }
+
+    /** The source launcher, as the README and each header say to run it; other tests start the compiled form. */
+    @ParameterizedTest
+    @EnumSource(Servers.class)
+    void startedAsUsersStartItEachServerServes(Servers kind) {
+        try (Program server = Program.source(kind.file).start(kind.args.toArray(String[]::new))) {
+            kind.assertServes(server, seconds(10));
+        }
     }
 
     @ParameterizedTest

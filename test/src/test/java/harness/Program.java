@@ -1,6 +1,7 @@
 package harness;
 
 import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -10,18 +11,23 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import javax.tools.ToolProvider;
 
 /**
- * One of the collection's programs, running as a real process exactly as a user
- * starts it: {@code java <dir>/<Name>.java <args>} from the project root, with
- * the JDK that runs the tests. Everything it prints on stdout and stderr is kept
- * as lines, so tests can wait for a line and assert on logs. {@link #close()}
- * always destroys the process and its children.
+ * One of the collection's programs, running as a real process from the project
+ * root with the JDK that runs the tests: compiled once per test run with
+ * {@code javac --release 17} and started as {@code java -cp <classes> <Name> <args>}
+ * ({@link #of}), or exactly as a user starts it, {@code java <dir>/<Name>.java <args>},
+ * through the source launcher ({@link #source}), which compiles it at every start.
+ * Everything it prints on stdout and stderr is kept as lines, so tests can wait for
+ * a line and assert on logs. {@link #close()} always destroys the process and its children.
  *
  * <pre>
  * try (Program echo = Program.of("echo/Echo.java").start("0")) {
@@ -30,7 +36,7 @@ import java.util.regex.Pattern;
  * </pre>
  */
 public final class Program implements AutoCloseable {
-    /** How long a program may take to start: the source launcher compiles it first. */
+    /** How long a program may take to start: the source launcher compiles it first, on a loaded machine. */
     public static final Duration START = Duration.ofSeconds(60);
     private static final Pattern LISTENING = Pattern.compile("^listening on (.+):(\\d+)$");
 
@@ -43,19 +49,44 @@ public final class Program implements AutoCloseable {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }
 
-    /** A program to start: its source file relative to the project root. */
+    /** A program to start in its compiled form: its source file relative to the project root. */
     public static Builder of(String sourceFile) {
-        return new Builder(sourceFile);
+        return new Builder(sourceFile, compiled(sourceFile));
+    }
+
+    /** A program to start as users do, {@code java <dir>/<Name>.java}: the source launcher. */
+    public static Builder source(String sourceFile) {
+        return new Builder(sourceFile, List.of(sourceFile));
+    }
+
+    private static final Map<String, List<String>> COMPILED = new HashMap<>();
+
+    /**
+     * {@code -cp <classes> <Name>} for a program compiled with {@code javac --release 17} into
+     * test/target/programs/<dir>, once per test run: the source launcher would compile it at
+     * every start, which costs most of a second.
+     */
+    public static synchronized List<String> compiled(String sourceFile) {
+        return COMPILED.computeIfAbsent(sourceFile, file -> {
+            Path source = root().resolve(file);
+            Path classes = root().resolve("test/target/programs").resolve(source.getParent().getFileName());
+            ByteArrayOutputStream errors = new ByteArrayOutputStream();
+            int status = ToolProvider.getSystemJavaCompiler().run(null, errors, errors,
+                    "--release", "17", "-d", classes.toString(), source.toString());
+            if (status != 0) throw new AssertionError("javac " + file + " failed:\n" + errors);
+            String name = source.getFileName().toString().replaceFirst("\\.java$", "");
+            return List.of("-cp", classes.toString(), name);
+        });
     }
 
     public static final class Builder {
-        private final String sourceFile;
+        private final List<String> program;
         private final List<String> wrapper = new ArrayList<>();
         private final List<String> jvmOptions = new ArrayList<>();
 
-        private Builder(String sourceFile) {
+        private Builder(String sourceFile, List<String> program) {
             if (!Files.exists(root().resolve(sourceFile))) throw new IllegalArgumentException("no such program: " + sourceFile);
-            this.sourceFile = sourceFile;
+            this.program = program;
         }
 
         /** JVM options before the source file, e.g. {@code -Duser.timezone=UTC} or {@code -Xmx64m}. */
@@ -74,7 +105,7 @@ public final class Program implements AutoCloseable {
             List<String> command = new ArrayList<>(wrapper);
             command.add(java());
             command.addAll(jvmOptions);
-            command.add(sourceFile);
+            command.addAll(program);
             command.addAll(List.of(args));
             return command;
         }
