@@ -5,9 +5,13 @@
  * examples, and tcpserv01 in Unix Network Programming), where fork() becomes a
  * thread. Concurrent: the accept loop only accepts and hands each client to a
  * thread of its own, which owns the socket and closes it. On JDK 21 and newer
- * that is a virtual thread, so an idle client costs a few kilobytes; on JDK 17
- * a platform thread, which costs a stack. UDP datagrams to the same port
- * number are echoed too, by one thread of their own.
+ * that is a virtual thread, so a client that waits costs a few kilobytes; while
+ * a client streams, its thread waits for a platform thread that does the work,
+ * which the kernel time-slices as it would a forked child (virtual threads are
+ * not time-sliced: two that never block would hold both carriers of a 2-core
+ * machine and starve every other client). On JDK 17 each client has a platform
+ * thread, which costs a stack. UDP datagrams to the same port number are
+ * echoed too, by one thread of their own.
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
@@ -16,6 +20,8 @@
  *          nc localhost 15000           (UDP: nc -u localhost 15000)
  */
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.net.BindException;
@@ -33,6 +39,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
@@ -46,9 +55,13 @@ public class Echo {
               PORT  port to listen on (default 15000; 0 picks a free one)
             example: java echo/Echo.java 15000 & nc localhost 15000""";
 
-    // An idle client holds only a small buffer; one that fills it is sending in bulk
-    // and gets a large direct one (no copy through the Java heap) for loopback speed.
+    // A client that waits holds only a small buffer. One whose read fills it while more is
+    // waiting is streaming: it gets a large direct buffer (no copy through the Java heap) until
+    // nothing is waiting again. Large buffers are kept for reuse, 64 at most: allocateDirect is
+    // slow, and its memory comes back only once the collector finds the buffer unused.
     static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 128 * 1024;
+    static final BlockingQueue<ByteBuffer> LARGE_BUFFERS = new ArrayBlockingQueue<>(64);
+    static boolean virtualThreads;                                       // set by clientThreads()
 
     public static void main(String[] args) throws IOException {
         if (args.length > 0 && (args[0].equals("-h") || args[0].equals("--help"))) {
@@ -76,15 +89,23 @@ public class Echo {
         try (server) {
             long lastWarning = System.nanoTime() - 1_000_000_000L;
             while (true) {
+                SocketChannel client;
                 try {
-                    SocketChannel client = server.accept();              // accept()
-                    threads.newThread(() -> serve(client)).start();      // one thread per client: the fork()
-                    // The client's thread owns the socket now; this loop never touches it again.
+                    client = server.accept();                            // accept()
                 } catch (IOException e) {
                     if (!server.isOpen() || notListening(e)) return;
                     // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
                     lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                     pause(100);
+                    continue;
+                }
+                try {
+                    threads.newThread(() -> serve(client)).start();      // one thread per client: the fork()
+                    // The client's thread owns the socket now; this loop never touches it again.
+                } catch (OutOfMemoryError e) {                           // out of threads (ulimit -u, a container's
+                    client.close();                                      // pids limit), where fork() would fail:
+                    lastWarning = warn("no thread for a client: " + e.getMessage() + " (retrying)", lastWarning);
+                    pause(100);                                          // as for EMFILE, close it and back off
                 }
             }
         }
@@ -94,20 +115,41 @@ public class Echo {
     static void serve(SocketChannel client) {
         String peer = address(client.socket().getRemoteSocketAddress());
         log("connection from " + peer);
-        long total = 0;
+        AtomicLong total = new AtomicLong();                             // echoed, here or on a platform thread
         try (client) {                                                   // close() when done, whatever happens
-            ByteBuffer buffer = ByteBuffer.allocate(SMALL_BUFFER);
-            for (int n; (n = client.read(buffer)) != -1; total += n) {   // read() until EOF
-                buffer.flip();
-                while (buffer.hasRemaining()) client.write(buffer);      // write() until all n bytes are sent
-                if (n == buffer.capacity() && n < LARGE_BUFFER) buffer = ByteBuffer.allocateDirect(LARGE_BUFFER);
-                buffer.clear();
-            }
+            echo(client, total, false);
             client.shutdownOutput();                                     // shutdown(SHUT_WR): EOF for the client too
             log(peer + " closed (" + total + " bytes)");
         } catch (IOException e) {
             log(peer + " " + e.getMessage() + " (" + total + " bytes)"); // a reset ends this client only
+        } catch (OutOfMemoryError e) {
+            log(peer + " no memory for a buffer: " + e.getMessage() + " (" + total + " bytes)");
         }
+    }
+
+    /** Echoes until EOF or, {@code streaming}, until nothing more is waiting; returns the bytes echoed so far. */
+    static long echo(SocketChannel client, AtomicLong total, boolean streaming) throws IOException {
+        ByteBuffer buffer = streaming ? largeBuffer() : ByteBuffer.allocate(SMALL_BUFFER);
+        InputStream waiting = client.socket().getInputStream();         // for available(): ioctl(FIONREAD)
+        try {
+            for (int n; (n = client.read(buffer)) != -1; ) {             // read() until EOF
+                buffer.flip();
+                while (buffer.hasRemaining()) client.write(buffer);      // write() until all n bytes are sent
+                buffer.clear();
+                total.addAndGet(n);
+                boolean more = waiting.available() > 0;
+                if (streaming && !more) break;                           // waiting again: back to the small buffer
+                if (!streaming && more && n == buffer.capacity()) onPlatformThread(() -> echo(client, total, true));
+            }
+        } finally {
+            if (streaming) LARGE_BUFFERS.offer(buffer);                  // for the next client that streams
+        }
+        return total.get();
+    }
+
+    static ByteBuffer largeBuffer() {
+        ByteBuffer reused = LARGE_BUFFERS.poll();
+        return reused != null ? reused.clear() : ByteBuffer.allocateDirect(LARGE_BUFFER); // clear(): it may have ended mid-write
     }
 
     /** TCP and UDP on the same port number, as inetd has them; UDP has a thread of its own. */
@@ -165,12 +207,38 @@ public class Echo {
         return null;
     }
 
+    /**
+     * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
+     * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
+     * time-slices the platform thread as it would a forked child. On JDK 17, or when no thread can
+     * be had, the work runs on this thread.
+     */
+    static <T> T onPlatformThread(Callable<T> work) throws IOException {
+        FutureTask<T> task = new FutureTask<>(work);
+        try {
+            if (virtualThreads) new Thread(task).start(); else task.run();
+        } catch (OutOfMemoryError e) {
+            task.run();                                                  // out of threads: stay
+        }
+        try {
+            return task.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) throw io;       // the work's own failure, as if here
+            if (e.getCause() instanceof Error error) throw error;
+            throw (RuntimeException) e.getCause();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException();
+        }
+    }
+
     /** Virtual threads where the JDK has them (21+), platform threads otherwise (17). */
     static ThreadFactory clientThreads() {
         try { // Thread.ofVirtual().factory(), looked up at run time so that this file still runs on JDK 17
             Object builder = Thread.class.getMethod("ofVirtual").invoke(null);
             ThreadFactory virtual = (ThreadFactory) Class.forName("java.lang.Thread$Builder").getMethod("factory").invoke(builder);
             log("one virtual thread per client");
+            virtualThreads = true;
             return virtual;
         } catch (ReflectiveOperationException e) {
             log("one platform thread per client (virtual threads need JDK 21)");

@@ -4,7 +4,10 @@
  * The Java form of the upper-case server of the "how sockets really work"
  * article, in its concurrent form: the accept loop hands each client to a
  * thread of its own (virtual on JDK 21+, platform on 17), which runs the
- * article's service(in, out) and closes the socket. TCP keeps no message
+ * article's service(in, out) and closes the socket. While a client streams,
+ * a virtual thread waits for a platform thread that does the work, which the
+ * kernel time-slices (virtual threads are not: one that never blocks would
+ * hold its carrier and keep other clients waiting). TCP keeps no message
  * boundaries, so text is converted as it arrives, never waiting for a newline.
  * Upper case follows Unicode with Locale.ROOT ("straße" becomes "STRASSE" in
  * every locale); bytes that are not UTF-8 come back unchanged.
@@ -18,6 +21,7 @@
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.invoke.MethodHandles;
@@ -41,6 +45,9 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
@@ -54,8 +61,10 @@ public class Uppercase {
               PORT  port to listen on (default 1067; 0 picks a free one)
             example: java uppercase/Uppercase.java 1067 & nc localhost 1067""";
 
-    // Start small, so that an idle client costs little; grow for one that sends in bulk.
+    // A client that waits holds only a small buffer; one whose read fills it while more is
+    // waiting is streaming, and gets a large one until nothing is waiting again.
     static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 64 * 1024;
+    static boolean virtualThreads;                                       // set by clientThreads()
     // Bytes [i, i + 8) of a byte[] as one long, for upper-casing ASCII eight bytes at a time.
     static final VarHandle EIGHT_BYTES = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
@@ -81,15 +90,23 @@ public class Uppercase {
             System.out.println("listening on " + address(server.getLocalSocketAddress()));
             long lastWarning = System.nanoTime() - 1_000_000_000L;
             while (true) {
+                Socket client;
                 try {
-                    Socket client = server.accept();                     // accept()
-                    threads.newThread(() -> serve(client)).start();      // one thread per client: the fork()
-                    // The client's thread owns the socket now; this loop never touches it again.
+                    client = server.accept();                            // accept()
                 } catch (IOException e) {
                     if (server.isClosed() || notListening(e)) return;
                     // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
                     lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                     pause(100);
+                    continue;
+                }
+                try {
+                    threads.newThread(() -> serve(client)).start();      // one thread per client: the fork()
+                    // The client's thread owns the socket now; this loop never touches it again.
+                } catch (OutOfMemoryError e) {                           // out of threads (ulimit -u, a container's
+                    client.close();                                      // pids limit), where fork() would fail:
+                    lastWarning = warn("no thread for a client: " + e.getMessage() + " (retrying)", lastWarning);
+                    pause(100);                                          // as for EMFILE, close it and back off
                 }
             }
         }
@@ -104,20 +121,31 @@ public class Uppercase {
             log(peer + " closed (" + total + " bytes)");
         } catch (IOException e) {
             log(peer + " " + e.getMessage());                            // a reset ends this client only
+        } catch (OutOfMemoryError e) {
+            log(peer + " no memory for a buffer: " + e.getMessage());
         }
     }
 
     /** The article's service(in, out): upper-cases what arrives, as it arrives, until EOF. */
     static long service(InputStream in, OutputStream out) throws IOException {
-        byte[] buffer = new byte[SMALL_BUFFER];
+        return service(in, out, false);
+    }
+
+    /** Upper-cases until EOF or, {@code streaming}, until nothing more is waiting; returns the bytes read. */
+    static long service(InputStream in, OutputStream out, boolean streaming) throws IOException {
+        byte[] buffer = new byte[streaming ? LARGE_BUFFER : SMALL_BUFFER];
         int kept = 0; // bytes of a character cut off by the last read, waiting for the rest
         long total = 0;
-        for (int n; (n = in.read(buffer, kept, buffer.length - kept)) != -1; total += n) {
+        for (int n; (n = in.read(buffer, kept, buffer.length - kept)) != -1; ) {
+            total += n;
             int end = kept + n;
             kept = upperCase(buffer, end, out);
             out.flush();                                                 // answer now, not at the next newline
             System.arraycopy(buffer, end - kept, buffer, 0, kept);
-            if (end == buffer.length && end < LARGE_BUFFER) buffer = java.util.Arrays.copyOf(buffer, LARGE_BUFFER);
+            if (kept > 0) continue;                                      // the rest of a character comes next
+            boolean more = in.available() > 0;                           // ioctl(FIONREAD)
+            if (streaming && !more) return total;                        // waiting again: back to the small buffer
+            if (!streaming && more && end == buffer.length) total += onPlatformThread(() -> service(in, out, true));
         }
         out.write(buffer, 0, kept);                                      // cut off for good: not UTF-8, sent as is
         out.flush();
@@ -132,7 +160,7 @@ public class Uppercase {
     static int upperCase(byte[] bytes, int end, OutputStream out) throws IOException {
         int i = 0;
         while (i < end) {
-            int start = i;
+            int start = i, length = 1;
             boolean ascii = true;
             while (i < end) {
                 if (i + 8 <= end) {
@@ -152,22 +180,39 @@ public class Uppercase {
                     bytes[i++] = (byte) (b ^ (isLower << 5));            // letters would mispredict
                     continue;
                 }
-                int length = utf8Length(bytes, i, end);
+                length = utf8Length(bytes, i, end);
                 if (length <= 0) break;
                 ascii = false;
                 i += length;
             }
             if (ascii) {
                 out.write(bytes, start, i - start);
-            } else {
+            } else {                                                     // one character at a time: see upper()
                 String text = new String(bytes, start, i - start, StandardCharsets.UTF_8);
-                out.write(text.toUpperCase(Locale.ROOT).getBytes(StandardCharsets.UTF_8));
+                StringBuilder upper = new StringBuilder(text.length() + 16);
+                text.codePoints().forEach(c -> upper.append(upper(c)));
+                out.write(upper.toString().getBytes(StandardCharsets.UTF_8));
             }
-            if (i < end && utf8Length(bytes, i, end) == 0) return end - i; // cut off: wait for the rest
-            if (i < end) out.write(bytes[i++]);                          // not UTF-8: passed through unchanged
+            if (length == 0) return end - i;                             // cut off: wait for the rest
+            if (length < 0) out.write(bytes[i++]);                       // not UTF-8: passed through unchanged
         }
         return 0;
     }
+
+    /**
+     * The upper case of one character in Unicode's full mapping (ß is SS), kept for the
+     * Basic Multilingual Plane. Not text.toUpperCase() for a whole run: it re-grows its
+     * result at each character that grows, so a long run of ß costs the square of its
+     * length. Upper case in Locale.ROOT needs no context, so one at a time is the same.
+     */
+    static String upper(int c) {
+        if (c >= UPPER.length) return Character.toString(c).toUpperCase(Locale.ROOT);
+        String upper = UPPER[c];
+        if (upper == null) UPPER[c] = upper = Character.toString(c).toUpperCase(Locale.ROOT);
+        return upper;                                                    // (a String is safe to share unlocked)
+    }
+
+    static final String[] UPPER = new String[1 << 16];
 
     /**
      * The length of the well-formed UTF-8 character at bytes[i] (2 to 4), 0 if it
@@ -188,12 +233,38 @@ public class Uppercase {
         return length;
     }
 
+    /**
+     * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
+     * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
+     * time-slices the platform thread as it would a forked child. On JDK 17, or when no thread can
+     * be had, the work runs on this thread.
+     */
+    static <T> T onPlatformThread(Callable<T> work) throws IOException {
+        FutureTask<T> task = new FutureTask<>(work);
+        try {
+            if (virtualThreads) new Thread(task).start(); else task.run();
+        } catch (OutOfMemoryError e) {
+            task.run();                                                  // out of threads: stay
+        }
+        try {
+            return task.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) throw io;       // the work's own failure, as if here
+            if (e.getCause() instanceof Error error) throw error;
+            throw (RuntimeException) e.getCause();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException();
+        }
+    }
+
     /** Virtual threads where the JDK has them (21+), platform threads otherwise (17). */
     static ThreadFactory clientThreads() {
         try { // Thread.ofVirtual().factory(), looked up at run time so that this file still runs on JDK 17
             Object builder = Thread.class.getMethod("ofVirtual").invoke(null);
             ThreadFactory virtual = (ThreadFactory) Class.forName("java.lang.Thread$Builder").getMethod("factory").invoke(builder);
             log("one virtual thread per client");
+            virtualThreads = true;
             return virtual;
         } catch (ReflectiveOperationException e) {
             log("one platform thread per client (virtual threads need JDK 21)");
