@@ -20,6 +20,7 @@
  * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
  *          nc localhost 9040            (in two or more terminals)
  */
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -315,14 +316,6 @@ public class Chat {
         return ByteBuffer.wrap(s.getBytes(StandardCharsets.UTF_8));
     }
 
-    static void close(Channel channel) {
-        try {
-            channel.close();
-        } catch (IOException e) {
-            log("close failed: " + e.getMessage()); // nothing else to do: the socket is gone either way
-        }
-    }
-
     static int roomSize(String arg) {
         try {
             int size = Integer.parseInt(arg);
@@ -486,6 +479,14 @@ public class Chat {
             for (long end = System.nanoTime() + 1_000_000_000L; UNWRITTEN.get() > 0 && System.nanoTime() < end; ) pause(10);
         }));
         return writer;
+    }
+
+    static void close(Closeable socket) {
+        try {
+            socket.close();                                          // close()
+        } catch (IOException e) {
+            log("close failed: " + e.getMessage());                 // nothing more to do: it is gone either way
+        }
     }
 
     static void pause(long millis) {

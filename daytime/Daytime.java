@@ -15,6 +15,7 @@
  *          nc localhost 8013                  (or: java daytime/Daytime.java --client localhost)
  *          echo | nc -u -w1 localhost 8013    (UDP)
  */
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -343,6 +344,14 @@ public class Daytime {
             for (long end = System.nanoTime() + 1_000_000_000L; UNWRITTEN.get() > 0 && System.nanoTime() < end; ) pause(10);
         }));
         return writer;
+    }
+
+    static void close(Closeable socket) {
+        try {
+            socket.close();                                          // close()
+        } catch (IOException e) {
+            log("close failed: " + e.getMessage());                 // nothing more to do: it is gone either way
+        }
     }
 
     static void pause(long millis) {

@@ -19,6 +19,7 @@
  * Try it:  java echo/Echo.java          (listens on port 15000)
  *          nc localhost 15000           (UDP: nc -u localhost 15000)
  */
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -103,7 +104,7 @@ public class Echo {
                     threads.newThread(() -> serve(client)).start();      // one thread per client: the fork()
                     // The client's thread owns the socket now; this loop never touches it again.
                 } catch (OutOfMemoryError e) {                           // out of threads (ulimit -u, a container's
-                    client.close();                                      // pids limit), where fork() would fail:
+                    close(client);                                       // pids limit), where fork() would fail:
                     lastWarning = warn("no thread for a client: " + e.getMessage() + " (retrying)", lastWarning);
                     pause(100);                                          // as for EMFILE, close it and back off
                 }
@@ -398,6 +399,14 @@ public class Echo {
             for (long end = System.nanoTime() + 1_000_000_000L; UNWRITTEN.get() > 0 && System.nanoTime() < end; ) pause(10);
         }));
         return writer;
+    }
+
+    static void close(Closeable socket) {
+        try {
+            socket.close();                                          // close()
+        } catch (IOException e) {
+            log("close failed: " + e.getMessage());                 // nothing more to do: it is gone either way
+        }
     }
 
     static void pause(long millis) {

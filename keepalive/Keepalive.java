@@ -21,6 +21,7 @@
  * Try it:  java keepalive/Keepalive.java                  (demo on 127.0.0.1:12345)
  *          tcpdump -n -i lo port 12345                     (as root: a probe each second)
  */
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -153,14 +154,22 @@ public class Keepalive {
     static void serve(ServerSocket server) {
         long lastWarning = System.nanoTime() - 1_000_000_000L;
         while (true) {
+            Socket client;
             try {
-                Socket client = server.accept();                                 // accept()
-                new Thread(() -> watch(client)).start();                         // one thread per client
+                client = server.accept();                                        // accept()
             } catch (IOException e) {
                 if (server.isClosed() || notListening(e)) return;
                 // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
                 lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                 pause(100);
+                continue;
+            }
+            try {
+                new Thread(() -> watch(client)).start();                         // one thread per client
+            } catch (OutOfMemoryError e) {                                       // out of threads (ulimit -u, a
+                close(client);                                                   // container's pids limit): as for
+                lastWarning = warn("no thread for a client: " + e.getMessage() + " (retrying)", lastWarning);
+                pause(100);                                                      // EMFILE, close it and back off
             }
         }
     }
@@ -384,6 +393,14 @@ public class Keepalive {
             for (long end = System.nanoTime() + 1_000_000_000L; UNWRITTEN.get() > 0 && System.nanoTime() < end; ) pause(10);
         }));
         return writer;
+    }
+
+    static void close(Closeable socket) {
+        try {
+            socket.close();                                          // close()
+        } catch (IOException e) {
+            log("close failed: " + e.getMessage());                 // nothing more to do: it is gone either way
+        }
     }
 
     static void pause(long millis) {

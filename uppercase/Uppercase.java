@@ -19,6 +19,7 @@
  *          nc localhost 1067
  */
 import java.io.BufferedOutputStream;
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -104,7 +105,7 @@ public class Uppercase {
                     threads.newThread(() -> serve(client)).start();      // one thread per client: the fork()
                     // The client's thread owns the socket now; this loop never touches it again.
                 } catch (OutOfMemoryError e) {                           // out of threads (ulimit -u, a container's
-                    client.close();                                      // pids limit), where fork() would fail:
+                    close(client);                                       // pids limit), where fork() would fail:
                     lastWarning = warn("no thread for a client: " + e.getMessage() + " (retrying)", lastWarning);
                     pause(100);                                          // as for EMFILE, close it and back off
                 }
@@ -424,6 +425,14 @@ public class Uppercase {
             for (long end = System.nanoTime() + 1_000_000_000L; UNWRITTEN.get() > 0 && System.nanoTime() < end; ) pause(10);
         }));
         return writer;
+    }
+
+    static void close(Closeable socket) {
+        try {
+            socket.close();                                          // close()
+        } catch (IOException e) {
+            log("close failed: " + e.getMessage());                 // nothing more to do: it is gone either way
+        }
     }
 
     static void pause(long millis) {
