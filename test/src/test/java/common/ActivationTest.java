@@ -152,7 +152,7 @@ class ActivationTest {
 
         static Inetd start(Path dir, Service... services) throws IOException {
             String xinetd = Net.onPath("xinetd") ? "xinetd" : "/usr/sbin/xinetd";
-            assumeTrue("root".equals(System.getProperty("user.name")) && (Net.onPath("xinetd") || Files.isExecutable(Path.of(xinetd))),
+            assumeTrue(Net.isRoot() && (Net.onPath("xinetd") || Files.isExecutable(Path.of(xinetd))),
                     "needs root and xinetd");
             StringBuilder config = new StringBuilder("defaults\n{\n}\n");
             List<Integer> ports = new ArrayList<>();

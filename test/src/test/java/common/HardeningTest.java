@@ -40,17 +40,8 @@ class HardeningTest {
     void outOfFileDescriptorsTheServerBacksOffAndRecovers(Servers kind) throws Exception {
         assumeTrue(Net.onPath("prlimit"), "needs prlimit (util-linux)");
         try (Program server = Program.of(kind.file).wrappedIn("prlimit", "--nofile=64:64").start(kind.args.toArray(String[]::new))) {
-            List<Socket> held = new ArrayList<>();
+            List<Socket> held = Net.connectMany(server.port(), 200);
             try {
-                for (int i = 0; i < 200; i++) {
-                    Socket s = new Socket();
-                    try {
-                        s.connect(new InetSocketAddress("127.0.0.1", server.port()), 300);
-                        held.add(s);
-                    } catch (IOException e) {
-                        s.close(); // the accept queue is full: that is the condition under test
-                    }
-                }
                 long logsBefore = acceptFailures(server);
                 Duration cpuBefore = Net.cpuTime(server.javaPid());
                 Thread.sleep(3000); // the observation window
@@ -262,7 +253,7 @@ class HardeningTest {
     @ParameterizedTest
     @EnumSource(Servers.class)
     void aPrivilegedPortWithoutRootSaysSoAndExits1(Servers kind) {
-        assumeTrue("root".equals(System.getProperty("user.name")) && Net.onPath("setpriv"), "needs root and setpriv to drop to nobody");
+        assumeTrue(Net.isRoot() && Net.onPath("setpriv"), "needs root and setpriv to drop to nobody");
         Program p = Program.of(kind.file).wrappedIn("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
                 .run(Program.START, kind.argsWithPort(80));
         assertEquals(1, p.exitCode(seconds(1)), p.describe());

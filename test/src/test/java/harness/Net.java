@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
@@ -219,6 +220,40 @@ public final class Net {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * Whether this process runs as root (effective uid 0, from /proc/self/status), for tests
+     * that need it: what the process can do, not what user.name says.
+     */
+    public static boolean isRoot() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Uid:")) return line.split("\\s+")[2].equals("0");
+            }
+        } catch (IOException e) {
+            // not Linux: treated as not root, so those tests skip
+        }
+        return false;
+    }
+
+    /**
+     * Connects up to {@code count} clients at once to 127.0.0.1:port and returns those that got
+     * in: a connect that takes more than 300 ms (the server's accept queue is full) is given up.
+     */
+    public static List<Socket> connectMany(int port, int count) {
+        List<Socket> connected = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            Socket s = new Socket();
+            try {
+                s.connect(new InetSocketAddress("127.0.0.1", port), 300);
+                s.setSoTimeout(READ_TIMEOUT_MS);
+                connected.add(s);
+            } catch (IOException e) {
+                close(s);
+            }
+        }
+        return connected;
     }
 
     /** Whether a command is on PATH, for tests that skip without it. */

@@ -77,7 +77,7 @@ class KeepaliveTest {
     // ---- a dead peer, for real: a network namespace of our own, and nftables dropping packets ----
 
     static void assumeNetworkNamespaces() {
-        assumeTrue("root".equals(System.getProperty("user.name")), "dropping packets needs root (network namespace + nftables)");
+        assumeTrue(Net.isRoot(), "dropping packets needs root (network namespace + nftables)");
         for (String tool : List.of("unshare", "nsenter", "ip", "nft")) {
             assumeTrue(Net.onPath(tool), "needs " + tool + " on PATH (bash .ci/run installs it)");
         }

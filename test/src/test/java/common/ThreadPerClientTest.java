@@ -1,0 +1,159 @@
+package common;
+
+import static harness.Net.seconds;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import harness.Net;
+import harness.Program;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Echo and Uppercase, the thread-per-client servers, under what kills or stalls such servers:
+ * clients that stream without pause, running out of threads or descriptors, bursts that leave
+ * buffers behind (RELIABILITY.md rows 16 to 18 and 26). The JDK-specific ones matter on the
+ * newest JDK, where clients have virtual threads; on JDK 17 they hold as well.
+ */
+class ThreadPerClientTest {
+    /**
+     * Virtual threads are not time-sliced: a client whose socket always has data never blocks,
+     * and on JDK 21+ a few such clients held every carrier thread, so a newcomer waited seconds
+     * or for good. The bound here is generous: a fair server answers in milliseconds.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
+    void aNewClientIsAnsweredWhileEightOthersStream(Servers kind) throws Exception {
+        try (Program server = kind.start(); Streams streams = new Streams(server.port(), 8)) {
+            Net.await("every stream to flow", seconds(20), streams::allFlowing, streams::toString);
+            for (int i = 0; i < 3; i++) kind.assertServes(server, seconds(5));
+            assertTrue(streams.allFlowing(), streams.toString());
+        }
+    }
+
+    /**
+     * JDK 21+ creates the pollers that wake a blocked virtual thread on first need: if that came
+     * while a flood had taken every descriptor, every later blocking read failed, for good. A
+     * client that waits a second before sending makes the server's thread block.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
+    void afterRunningOutOfDescriptorsAClientThatWaitsBeforeSendingIsAnswered(Servers kind) throws Exception {
+        assumeTrue(Net.onPath("prlimit"), "needs prlimit (util-linux)");
+        try (Program server = Program.of(kind.file).wrappedIn("prlimit", "--nofile=64:64").start(kind.args.toArray(String[]::new))) {
+            List<Socket> held = Net.connectMany(server.port(), 200);
+            try {
+                Net.await("the out-of-descriptors warning", seconds(20), () -> HardeningTest.acceptFailures(server) > 0, server::describe);
+            } finally {
+                held.forEach(Net::close);
+            }
+            try (Socket late = Net.connect(server.port())) {
+                Thread.sleep(1000); // the scenario: the server's thread blocks in read() first
+                Net.write(late, "ping\n");
+                late.shutdownOutput();
+                assertEquals(kind == Servers.ECHO ? "ping\n" : "PING\n", new String(Net.readAll(late), StandardCharsets.US_ASCII),
+                        server.describe());
+            }
+        }
+    }
+
+    /**
+     * Thread.start() fails with OutOfMemoryError when the process limit (ulimit -u, a container's
+     * pids limit) is reached: fork() would fail there too. The server must live on, and serve
+     * again once threads are free. The limit counts every thread of the user nobody, JVM's included.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE", "KEEPALIVE"})
+    void outOfThreadsTheServerLivesOnAndServesAgain(Servers kind) throws Exception {
+        assumeTrue(Net.isRoot() && Net.onPath("setpriv") && Net.onPath("prlimit"),
+                "needs root, setpriv and prlimit, to run the server as nobody under a process limit");
+        try (Program server = Program.of(kind.file)
+                .wrappedIn("prlimit", "--nproc=120:120", "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+                .start(kind.args.toArray(String[]::new))) {
+            List<Socket> held = Net.connectMany(server.port(), 300);
+            try {
+                Net.await("the server to serve every client or run out of threads", seconds(30),
+                        () -> logged(server, "no thread for a client: ") > 0 || logged(server, "connection from ") >= held.size(),
+                        server::describe);
+            } finally {
+                held.forEach(Net::close);
+            }
+            assertTrue(server.process().isAlive(), server.describe());
+            kind.assertServes(server, seconds(20));
+            if (Runtime.version().feature() < 21 || kind == Servers.KEEPALIVE) {  // a platform thread per client
+                assertTrue(server.stderr().stream().anyMatch(l -> l.startsWith("no thread for a client: ")), server.describe());
+            }
+        }
+    }
+
+    static long logged(Program server, String start) {
+        return server.stderr().stream().filter(l -> l.startsWith(start)).count();
+    }
+
+    /** Clients that stream as fast as loopback allows: each writes 64 KiB chunks and reads what comes back. */
+    static final class Streams implements AutoCloseable {
+        final List<Socket> sockets = new ArrayList<>();
+        final List<AtomicLong> received = new ArrayList<>();
+
+        Streams(int port, int count) throws IOException {
+            byte[] chunk = new byte[64 * 1024];
+            Arrays.fill(chunk, (byte) 'a');
+            for (int i = 0; i < count; i++) {
+                Socket s = Net.connect(port);
+                AtomicLong got = new AtomicLong();
+                sockets.add(s);
+                received.add(got);
+                OutputStream out = s.getOutputStream();
+                InputStream in = s.getInputStream();
+                daemon(() -> {
+                    while (true) out.write(chunk);
+                });
+                daemon(() -> {
+                    byte[] buffer = new byte[64 * 1024];
+                    for (int n; (n = in.read(buffer)) != -1; ) got.addAndGet(n);
+                });
+            }
+        }
+
+        interface Loop {
+            void run() throws IOException;
+        }
+
+        static void daemon(Loop loop) {
+            Thread t = new Thread(() -> {
+                try {
+                    loop.run();
+                } catch (IOException e) {
+                    // the test closed the socket: the stream ends
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+        }
+
+        /** Every client has had a megabyte back. */
+        boolean allFlowing() {
+            return received.stream().allMatch(r -> r.get() > 1 << 20);
+        }
+
+        @Override
+        public String toString() {
+            return "bytes received per stream: " + received;
+        }
+
+        @Override
+        public void close() {
+            sockets.forEach(Net::close);
+        }
+    }
+}
