@@ -149,12 +149,13 @@ public class Daytime {
     /** RFC 867 over UDP: any datagram is answered with the time. */
     static void answer(DatagramChannel udp) {
         ByteBuffer datagram = ByteBuffer.allocate(512);                  // what it says does not matter
+        int own = udp.socket().getLocalPort();
         long lastWarning = System.nanoTime() - 1_000_000_000L;
         while (udp.isOpen()) {
             String trouble;
             try {
                 var sender = (InetSocketAddress) udp.receive(datagram.clear()); // recvfrom()
-                trouble = refusal(sender.getPort(), udp.socket().getLocalPort());
+                trouble = refusal(sender.getPort(), own);
                 if (trouble == null) {
                     udp.send(ByteBuffer.wrap(now()), sender);            // sendto()
                     continue;

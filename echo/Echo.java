@@ -177,18 +177,18 @@ public class Echo {
     /** RFC 862 over UDP: each datagram goes back to its sender unchanged. */
     static void answer(DatagramChannel udp) {
         ByteBuffer datagram = ByteBuffer.allocateDirect(65536);         // room for the largest datagram
+        int own = udp.socket().getLocalPort();
         long lastWarning = System.nanoTime() - 1_000_000_000L;
         while (udp.isOpen()) {
             String trouble;
             try {
                 var sender = (InetSocketAddress) udp.receive(datagram.clear()); // recvfrom()
-                if (sender.getPort() >= 1024) {
+                trouble = refusal(sender.getPort(), own);
+                if (trouble == null) {
                     udp.send(datagram.flip(), sender);                   // sendto()
                     continue;
                 }
-                // A port below 1024 is another service's (echo, chargen...): an answer could start
-                // an endless loop between the two, or reflect an attack (CERT CA-1996-01).
-                trouble = "ignored a datagram from " + address(sender) + ": source port below 1024";
+                trouble = "ignored a datagram from " + address(sender) + ": " + trouble;
             } catch (IOException e) {
                 trouble = "UDP: " + e.getMessage();                      // that datagram is lost, no other
             }
