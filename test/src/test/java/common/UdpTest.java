@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import harness.Net;
+import harness.Netns;
 import harness.Program;
 import java.io.IOException;
 import java.net.DatagramSocket;
@@ -44,6 +45,58 @@ class UdpTest {
             long logged = server.stderr().stream().filter(l -> l.startsWith("ignored a datagram")).count();
             long seconds = (System.nanoTime() - start) / 1_000_000_000L;
             assertTrue(logged <= 1 + seconds, logged + " log lines in " + seconds + " s\n" + server.describe());
+        }
+    }
+
+    /**
+     * The collection's own UDP services live above 1024: a datagram forged from echo's port to
+     * daytime's would set the two answering each other for good. Neither answers the other's
+     * default port (15000, 8013) nor its own.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
+    void neverAnswersADatagramFromEchoOrDaytimesPort(Servers kind) throws IOException {
+        int other = kind == Servers.ECHO ? 8013 : 15000;
+        try (Program server = kind.start(); DatagramSocket from = bindOrSkip(other); DatagramSocket ordinary = Net.udp(0)) {
+            Net.send(from, server.port(), PING);
+            Net.send(ordinary, server.port(), PING);
+            Net.receive(ordinary); // one thread answers in order: the first datagram was handled
+            from.setSoTimeout(200);
+            assertThrows(SocketTimeoutException.class, () -> Net.receive(from), "a datagram from port " + other + " was answered");
+            server.awaitLog("ignored a datagram from 127.0.0.1:" + other + ": source port is an echo or daytime port");
+        }
+    }
+
+    static DatagramSocket bindOrSkip(int port) {
+        try {
+            DatagramSocket socket = new DatagramSocket(new InetSocketAddress("127.0.0.1", port));
+            socket.setSoTimeout(Net.READ_TIMEOUT_MS);
+            return socket;
+        } catch (IOException e) {
+            assumeTrue(false, "UDP port " + port + " is taken on this machine: " + e.getMessage());
+            return null;
+        }
+    }
+
+    /**
+     * A datagram whose source is forged as the server's own address and port: answered, the answer
+     * goes to the server itself, which answers again, for good. nftables in a network namespace of
+     * the test's own rewrites the source port of every datagram to the server's port (answers
+     * included, so an answer would loop), and counts them.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
+    void neverAnswersADatagramForgedFromItsOwnAddressAndPort(Servers kind) throws Exception {
+        Netns.assumeAvailable();
+        assumeTrue(Net.onPath("bash"), "needs bash, to send a datagram inside the namespace");
+        try (Program server = Netns.isolated(Program.of(kind.file)).start(kind.args.toArray(String[]::new))) {
+            int port = server.port();
+            Netns.run(server, "nft", "add table ip forge; add chain ip forge out { type filter hook output priority -300; }; "
+                    + "add rule ip forge out udp dport " + port + " counter notrack udp sport set " + port);
+            Netns.run(server, "bash", "-c", "echo forged > /dev/udp/127.0.0.1/" + port);
+            server.awaitLog("ignored a datagram from 127.0.0.1:" + port + ": source port is an echo or daytime port");
+            String rules = Netns.run(server, "nft", "list table ip forge");
+            assertTrue(rules.contains("counter packets 1 "), "the datagram was answered:\n" + rules + server.describe());
         }
     }
 

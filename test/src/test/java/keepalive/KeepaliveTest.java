@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import harness.Net;
+import harness.Netns;
 import harness.Program;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -13,7 +14,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -76,40 +76,22 @@ class KeepaliveTest {
 
     // ---- a dead peer, for real: a network namespace of our own, and nftables dropping packets ----
 
-    static void assumeNetworkNamespaces() {
-        assumeTrue(Net.isRoot(), "dropping packets needs root (network namespace + nftables)");
-        for (String tool : List.of("unshare", "nsenter", "ip", "nft")) {
-            assumeTrue(Net.onPath(tool), "needs " + tool + " on PATH (bash .ci/run installs it)");
-        }
-    }
-
     /** Keepalive in a fresh network namespace with only loopback, up. */
     static Program startIsolated(String... args) {
-        return Program.of("keepalive/Keepalive.java")
-                .wrappedIn("unshare", "-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\"")
-                .start(args);
-    }
-
-    /** Runs a command inside the program's network namespace. */
-    static Process inNamespace(Program p, String... command) throws IOException {
-        List<String> full = new java.util.ArrayList<>(List.of("nsenter", "-t", Long.toString(p.pid()), "-n"));
-        full.addAll(List.of(command));
-        return new ProcessBuilder(full).redirectErrorStream(true).start();
+        return Netns.isolated(Program.of("keepalive/Keepalive.java")).start(args);
     }
 
     /** Drops every packet to or from a local port, inside the program's namespace. */
     static void dropPort(Program p, int port) throws Exception {
-        Process nft = inNamespace(p, "nft", "add table inet cut; "
+        Netns.run(p, "nft", "add table inet cut; "
                 + "add chain inet cut incoming { type filter hook input priority 0; }; "
                 + "add rule inet cut incoming tcp sport " + port + " drop; "
                 + "add rule inet cut incoming tcp dport " + port + " drop");
-        assertTrue(nft.waitFor(20, TimeUnit.SECONDS), "nft did not finish");
-        assertEquals(0, nft.exitValue(), new String(nft.getInputStream().readAllBytes()));
     }
 
     @Test
     void aDeadPeerIsReportedWithinIdlePlusIntervalTimesCount() throws Exception {
-        assumeNetworkNamespaces();
+        Netns.assumeAvailable();
         try (Program demo = startIsolated("127.0.0.1", "0", "--idle", "2", "--interval", "1", "--count", "3")) {
             demo.awaitStdout("accepted"::equals, seconds(20));
             dropPort(demo, demo.port());
@@ -125,14 +107,14 @@ class KeepaliveTest {
 
     @Test
     void serveReportsOnlyThePeerThatDied() throws Exception {
-        assumeNetworkNamespaces();
+        Netns.assumeAvailable();
         try (Program server = startIsolated("--serve", "127.0.0.1", "0", "--idle", "2", "--interval", "1", "--count", "3")) {
             String connect = "exec 3<>/dev/tcp/127.0.0.1/" + server.port() + " && exec cat <&3";
-            Process doomed = inNamespace(server, "bash", "-c", connect);
+            Process doomed = Netns.start(server, "bash", "-c", connect);
             Process alive = null;
             try {
                 int doomedPort = clientPort(server.awaitStderr(l -> CONNECTION.matcher(l).matches(), seconds(20)));
-                alive = inNamespace(server, "bash", "-c", connect);
+                alive = Netns.start(server, "bash", "-c", connect);
                 int alivePort = clientPort(server.awaitStderr(l -> CONNECTION.matcher(l).matches() && clientPort(l) != doomedPort, seconds(20)));
                 dropPort(server, doomedPort);
                 server.awaitStderr(l -> l.startsWith("127.0.0.1:" + doomedPort + " peer dead after"), seconds(30));
