@@ -16,6 +16,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -96,6 +97,72 @@ class ThreadPerClientTest {
         }
     }
 
+    /**
+     * On JDK 21+ a client that waits has a virtual thread: two thousand of them cost the JVM no
+     * operating-system thread each (the log line alone proves nothing).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
+    void onJdk21AndNewerWaitingClientsHaveNoThreadOfTheirOwn(Servers kind) throws Exception {
+        assumeTrue(Runtime.version().feature() >= 21, "virtual threads need JDK 21; this is JDK " + Runtime.version().feature());
+        try (Program server = kind.start()) {
+            List<Socket> waiting = echoedOnce(server.port(), 2000, 1);
+            try {
+                long threads = Net.procStatus(server.pid(), "Threads");
+                assertTrue(threads < 200, threads + " threads for 2000 waiting clients\n" + server.describe());
+            } finally {
+                waiting.forEach(Net::close);
+            }
+        }
+    }
+
+    /**
+     * A burst must not leave a client holding a large buffer once it waits again (RELIABILITY 26):
+     * 2000 clients that each sent 64 KiB once cost at most 20 KB each. The heap is fixed and
+     * touched at start, so what grows is memory outside it: direct buffers and thread stacks.
+     */
+    @Test
+    void clientsThatWaitAfterABurstHoldNoLargeBuffer() throws Exception {
+        assumeTrue(Runtime.version().feature() >= 21, "on JDK 17 each client has a platform thread, whose stack alone costs more");
+        try (Program server = Program.of("echo/Echo.java").jvm("-Xms64m", "-Xmx64m", "-XX:+AlwaysPreTouch").start("0")) {
+            echoedOnce(server.port(), 200, 64 * 1024).forEach(Net::close); // warm-up: buffers pooled, code compiled
+            long before = Net.procStatus(server.pid(), "VmRSS");
+            List<Socket> waiting = echoedOnce(server.port(), 2000, 64 * 1024);
+            try {
+                long perClient = (Net.procStatus(server.pid(), "VmRSS") - before) / 2000;
+                assertTrue(perClient <= 20, perClient + " KB for each client that waits after a burst\n" + server.describe());
+            } finally {
+                waiting.forEach(Net::close);
+            }
+        }
+    }
+
+    /**
+     * Out of direct memory for a large buffer, that client ends with a line in the log; the server
+     * and its other clients go on. Twelve clients that send and never read each hold a buffer.
+     */
+    @Test
+    void outOfMemoryForABufferEndsOnlyThatClient() throws Exception {
+        try (Program server = Program.of("echo/Echo.java").jvm("-XX:MaxDirectMemorySize=1m").start("0");
+             Streams hogs = new Streams(server.port(), 12, false)) {
+            server.awaitLog(" no memory for a buffer: ");
+            Servers.ECHO.assertServes(server, seconds(10));
+        }
+    }
+
+    /** Connects {@code count} clients that each send {@code bytes} and read them back, then wait. */
+    static List<Socket> echoedOnce(int port, int count, int bytes) throws IOException {
+        List<Socket> clients = new ArrayList<>();
+        byte[] data = new byte[bytes];
+        for (int i = 0; i < count; i++) {
+            Socket s = Net.connect(port);
+            clients.add(s);
+            Streams.daemon(() -> s.getOutputStream().write(data));
+            Net.readExactly(s, bytes);
+        }
+        return clients;
+    }
+
     static long logged(Program server, String start) {
         return server.stderr().stream().filter(l -> l.startsWith(start)).count();
     }
@@ -106,6 +173,11 @@ class ThreadPerClientTest {
         final List<AtomicLong> received = new ArrayList<>();
 
         Streams(int port, int count) throws IOException {
+            this(port, count, true);
+        }
+
+        /** {@code count} streaming clients; ones that do not {@code read} let the server's writes block. */
+        Streams(int port, int count, boolean read) throws IOException {
             byte[] chunk = new byte[64 * 1024];
             Arrays.fill(chunk, (byte) 'a');
             for (int i = 0; i < count; i++) {
@@ -118,7 +190,7 @@ class ThreadPerClientTest {
                 daemon(() -> {
                     while (true) out.write(chunk);
                 });
-                daemon(() -> {
+                if (read) daemon(() -> {
                     byte[] buffer = new byte[64 * 1024];
                     for (int n; (n = in.read(buffer)) != -1; ) got.addAndGet(n);
                 });

@@ -41,21 +41,48 @@ public final class Bulk {
      */
     public static Result roundTrip(Socket socket, long size, long seed,
                                    UnaryOperator<byte[]> shape, UnaryOperator<byte[]> expect) {
-        CompletableFuture<String> sent = CompletableFuture.supplyAsync(() -> send(socket, size, seed, shape, expect), Runnable -> {
-            Thread t = new Thread(Runnable, "bulk writer");
-            t.setDaemon(true);
-            t.start();
-        });
+        CompletableFuture<String> sent = CompletableFuture.supplyAsync(() -> send(socket, size, seed, shape, expect), Bulk::daemon);
         MessageDigest received = sha256();
+        long count = receive(socket, received);
+        return new Result(size, sent.join(), count, HexFormat.of().formatHex(received.digest()));
+    }
+
+    /**
+     * Sends {@code request} from another thread and half-closes, while the caller reads to EOF;
+     * the result is identical when the answer was exactly {@code expected}.
+     */
+    public static Result roundTrip(Socket socket, byte[] request, byte[] expected) {
+        CompletableFuture<String> sent = CompletableFuture.supplyAsync(() -> {
+            try {
+                socket.getOutputStream().write(request);
+                socket.shutdownOutput();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            return HexFormat.of().formatHex(sha256().digest(expected));
+        }, Bulk::daemon);
+        MessageDigest received = sha256();
+        long count = receive(socket, received);
+        return new Result(expected.length, sent.join(), count, HexFormat.of().formatHex(received.digest()));
+    }
+
+    /** Reads to EOF, hashing what arrives; returns how many bytes came. */
+    static long receive(Socket socket, MessageDigest digest) {
         long count = 0;
         try {
             InputStream in = socket.getInputStream();
             byte[] buffer = new byte[64 * 1024];
-            for (int n; (n = in.read(buffer)) != -1; count += n) received.update(buffer, 0, n);
+            for (int n; (n = in.read(buffer)) != -1; count += n) digest.update(buffer, 0, n);
         } catch (IOException e) {
             throw new UncheckedIOException("after " + count + " bytes received", e);
         }
-        return new Result(size, sent.join(), count, HexFormat.of().formatHex(received.digest()));
+        return count;
+    }
+
+    static void daemon(Runnable task) {
+        Thread t = new Thread(task, "bulk writer");
+        t.setDaemon(true);
+        t.start();
     }
 
     private static String send(Socket socket, long size, long seed, UnaryOperator<byte[]> shape, UnaryOperator<byte[]> expect) {

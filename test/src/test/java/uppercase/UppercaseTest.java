@@ -1,7 +1,10 @@
 package uppercase;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static harness.Net.seconds;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import harness.Bulk;
@@ -10,6 +13,7 @@ import harness.Program;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
@@ -67,11 +71,38 @@ class UppercaseTest {
         assertEquals(mixed.toUpperCase(Locale.ROOT), ask(server.port(), mixed));
     }
 
+    /**
+     * Turkish maps i to İ and ı to I; Lithuanian drops the dot above from į̇. Locale.ROOT does
+     * neither, whatever the default locale, in ASCII and in text with other characters alike.
+     */
     @Test
     void doesNotDependOnTheDefaultLocale() {
-        try (Program turkish = Program.of("uppercase/Uppercase.java").jvm("-Duser.language=tr", "-Duser.country=TR").start("0")) {
-            assertEquals("TITLE", ask(turkish.port(), "title"));
+        String text = "title ıi straße į̇";
+        for (String language : List.of("tr", "lt")) {
+            assertNotEquals(text.toUpperCase(Locale.ROOT), text.toUpperCase(Locale.forLanguageTag(language)));
+            try (Program server = Program.of("uppercase/Uppercase.java").jvm("-Duser.language=" + language).start("0")) {
+                assertEquals("TITLE", ask(server.port(), "title"), language);
+                assertEquals(text.toUpperCase(Locale.ROOT), ask(server.port(), text), language);
+            }
         }
+    }
+
+    /**
+     * ß, ŉ, ﬃ and ΐ grow when upper-cased. 1.5 MiB of each comes back whole, and well inside the
+     * bound: upper-casing a whole run at once costs the square of its length (about a minute here).
+     */
+    @Test
+    void longRunsOfCharactersThatGrowComeBackInLinearTime() {
+        assertTimeoutPreemptively(seconds(20), () -> {
+            for (String c : List.of("ß", "ŉ", "ﬃ", "ΐ", "ßŉﬃΐ")) {
+                int n = (3 << 19) / c.getBytes(StandardCharsets.UTF_8).length; // 1.5 MiB
+                try (Socket s = Net.connect(server.port())) {
+                    Bulk.Result r = Bulk.roundTrip(s, c.repeat(n).getBytes(StandardCharsets.UTF_8),
+                            c.toUpperCase(Locale.ROOT).repeat(n).getBytes(StandardCharsets.UTF_8));
+                    assertTrue(r.identical(), c + ": " + r);
+                }
+            }
+        });
     }
 
     @Test
