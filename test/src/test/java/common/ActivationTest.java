@@ -11,6 +11,7 @@ import harness.Program;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.DatagramSocket;
+import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -116,6 +117,74 @@ class ActivationTest {
             if (kind != Servers.KEEPALIVE) wrapper.awaitLog("connection from 127.0.0.1:"); // stderr is not the socket here
             Net.await("the one-client server to exit", seconds(20),
                     () -> wrapper.process().descendants().noneMatch(ProcessHandle::isAlive), wrapper::describe);
+        }
+    }
+
+    // ---- what can go wrong around activation ----
+
+    /**
+     * A client that resets before the JVM is up leaves a socket with no peer, which the JDK hands
+     * over as if it were a listener; accept() on it fails with EINVAL. The program must end at
+     * once rather than retry for good, one idle JVM per health check or port scan.
+     */
+    @ParameterizedTest
+    @EnumSource(Servers.class)
+    void aClientThatResetsBeforeTheJvmIsUpLeavesNoJvmBehind(Servers kind) {
+        assumeTrue(Net.onPath("systemd-socket-activate"), "needs systemd-socket-activate (systemd)");
+        int port = freePort();
+        try (Program wrapper = Program.of(kind.file)
+                .wrappedIn("systemd-socket-activate", "--inetd", "--accept", "--listen=127.0.0.1:" + port).launch()) {
+            wrapper.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
+            for (int i = 0; i < 3; i++) Net.reset(Net.connect(port));
+            wrapper.awaitStderr(l -> l.startsWith("Execing "), Program.START);
+            Net.await("every server it started to exit", seconds(20),
+                    () -> wrapper.process().descendants().noneMatch(ProcessHandle::isAlive), wrapper::describe);
+        }
+    }
+
+    /**
+     * Under systemd, stdout and stderr are journald's socket (StandardOutput=journal): a socket,
+     * but not the client's. The logs must reach it; only the client's own socket silences them.
+     * Here a TCP socket of the test's plays the journal.
+     */
+    @ParameterizedTest
+    @EnumSource(Servers.class)
+    void logsReachAStderrThatIsASocketOtherThanTheClients(Servers kind) throws IOException {
+        assumeTrue(Net.onPath("systemd-socket-activate") && Net.onPath("bash"), "needs systemd-socket-activate (systemd) and bash");
+        int port = freePort();
+        try (ServerSocket journal = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+             Program server = Program.of(kind.file).wrappedIn("systemd-socket-activate", "--inetd", "--listen=127.0.0.1:" + port,
+                     "bash", "-c", "exec 2>/dev/tcp/127.0.0.1/" + journal.getLocalPort() + " 1>&2; exec \"$0\" \"$@\"").launch()) {
+            server.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
+            journal.setSoTimeout(Net.READ_TIMEOUT_MS);
+            try (Socket first = Net.connect(port); Socket logs = journal.accept()) { // the first client starts the server
+                logs.setSoTimeout(Net.READ_TIMEOUT_MS);
+                String line;
+                do line = Net.readLine(logs); while (line != null && !line.startsWith("listening on ")); // after "one ... thread per client"
+                assertEquals("listening on 127.0.0.1:" + port, line, server.describe());
+            }
+        }
+    }
+
+    /**
+     * systemd's native form passes the socket as fd 3 with LISTEN_FDS, which Java cannot take
+     * over through public API. Each program says so in one line and exits 1, rather than bind
+     * the default port and leave the client hanging.
+     */
+    @ParameterizedTest
+    @EnumSource(Servers.class)
+    void systemdsFd3IsRefusedWithOneLine(Servers kind) {
+        assumeTrue(Net.onPath("systemd-socket-activate"), "needs systemd-socket-activate (systemd)");
+        int port = freePort();
+        try (Program server = Program.of(kind.file).wrappedIn("systemd-socket-activate", "--listen=127.0.0.1:" + port).launch()) {
+            server.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
+            try (Socket client = Net.connect(port)) { // the first client starts the server
+                assertEquals(1, server.exitCode(Program.START), server.describe());
+            } catch (IOException e) {
+                throw new AssertionError(e);
+            }
+            assertTrue(server.stderr().contains("error: systemd passed the socket as fd 3 (LISTEN_FDS), which Java cannot take over;"
+                    + " use StandardInput=socket in the service, or systemd-socket-activate --inetd"), server.describe());
         }
     }
 

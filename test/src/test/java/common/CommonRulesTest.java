@@ -4,12 +4,16 @@ import static harness.Net.seconds;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import harness.Net;
 import harness.Program;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.util.List;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -54,7 +58,7 @@ class CommonRulesTest {
     @ParameterizedTest
     @MethodSource("programs")
     void badPortIsNamedThenUsageWithExit2(Programs.Server server) {
-        for (String bad : List.of("http", "65536", "-1")) {
+        for (String bad : List.of("http", "65536", "-1", "+80", "0x50", " 80")) {
             Program p = Program.of(server.file()).run(Program.START, withPort(server, bad));
             assertEquals(2, p.exitCode(seconds(1)), p.describe());
             assertEquals("error: bad port '" + bad + "' (want 0 to 65535)", p.stderr().get(0), p.describe());
@@ -70,6 +74,47 @@ class CommonRulesTest {
         assertEquals(2, p.exitCode(seconds(1)), p.describe());
         assertTrue(p.stderr().get(0).startsWith("error: ") && p.stderr().get(0).contains("--frobnicate"), p.describe());
         assertNoStackTrace(p);
+    }
+
+    /** An option these programs do not have is named as such, even when a value follows it. */
+    @ParameterizedTest
+    @MethodSource("programs")
+    void anUnknownOptionWithAValueIsNamedAsAnOption(Programs.Server server) {
+        Program p = Program.of(server.file()).run(Program.START, "--port", "5");
+        assertEquals(2, p.exitCode(seconds(1)), p.describe());
+        assertEquals("error: unknown option '--port'", p.stderr().get(0), p.describe());
+        assertTrue(p.stderr().get(1).startsWith("usage: "), p.describe());
+    }
+
+    /** IPv6 peers are written as ss and nc write them, RFC 5952's short form in brackets: [::1]:51334. */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO", "UPPERCASE", "CHAT"})
+    void anIpv6PeerIsLoggedInTheShortForm(Servers kind) throws IOException {
+        try (Program server = kind.start(); Socket client = new Socket()) {
+            try {
+                client.connect(new InetSocketAddress("::1", server.port()), Net.READ_TIMEOUT_MS);
+            } catch (IOException e) {
+                assumeTrue(false, "no IPv6 loopback here: " + e.getMessage());
+            }
+            server.awaitLog("connection from [::1]:" + client.getLocalPort());
+        }
+    }
+
+    @Test
+    void anIpv6ListeningAddressIsWrittenInTheShortForm() {
+        assumeTrue(ipv6Loopback(), "no IPv6 loopback here");
+        try (Program keepalive = Program.of("keepalive/Keepalive.java").start("--serve", "::1", "0")) {
+            assertEquals("listening on [::1]:" + keepalive.port(), keepalive.stdout().get(0));
+        }
+    }
+
+    static boolean ipv6Loopback() {
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.bind(new InetSocketAddress("::1", 0));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     @ParameterizedTest

@@ -143,6 +143,13 @@ class DaytimeTest {
     }
 
     @Test
+    void clientModeWithAnUnknownHostSaysSoAndExits1() {
+        Program client = Program.of("daytime/Daytime.java").run(Program.START, "--client", "no.such.host.invalid");
+        assertEquals(1, client.exitCode(seconds(1)), client.describe());
+        assertEquals(List.of("error: cannot get the time from no.such.host.invalid:8013: unknown host"), client.stderr());
+    }
+
+    @Test
     void clientModeWithoutHostIsAUsageError() {
         Program client = Program.of("daytime/Daytime.java").run(Program.START, "--client");
         assertEquals(2, client.exitCode(seconds(1)), client.describe());

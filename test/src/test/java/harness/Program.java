@@ -83,6 +83,7 @@ public final class Program implements AutoCloseable {
         private final List<String> program;
         private final List<String> wrapper = new ArrayList<>();
         private final List<String> jvmOptions = new ArrayList<>();
+        private boolean stderrUnread;
 
         private Builder(String sourceFile, List<String> program) {
             if (!Files.exists(root().resolve(sourceFile))) throw new IllegalArgumentException("no such program: " + sourceFile);
@@ -110,6 +111,15 @@ public final class Program implements AutoCloseable {
             return command;
         }
 
+        /**
+         * Leaves the program's stderr unread, as a log nobody reads (a pipe into a pager left open,
+         * a stalled collector): once the pipe is full, every write to it blocks. See {@link #readStderr()}.
+         */
+        public Builder stderrUnread() {
+            stderrUnread = true;
+            return this;
+        }
+
         /** Starts the program and waits for its {@code listening on} line. */
         public Program start(String... args) {
             Program program = launch(args);
@@ -127,7 +137,9 @@ public final class Program implements AutoCloseable {
             try {
                 Process process = new ProcessBuilder(command(args)).directory(root().toFile()).start();
                 process.getOutputStream().close(); // stdin: nothing to read, as under nohup
-                return new Program(process, String.join(" ", command(args)));
+                Program program = new Program(process, String.join(" ", command(args)));
+                if (!stderrUnread) program.readStderr();
+                return program;
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
@@ -136,7 +148,12 @@ public final class Program implements AutoCloseable {
         /** Runs the program to its end (at most {@code limit}); for clients and bad starts. */
         public Program run(Duration limit, String... args) {
             Program program = launch(args);
-            program.exitCode(limit);
+            try {
+                program.exitCode(limit);
+            } catch (RuntimeException | Error e) {
+                program.close(); // it outlived its limit: it must not outlive the test
+                throw e;
+            }
             return program;
         }
     }
@@ -145,14 +162,19 @@ public final class Program implements AutoCloseable {
     private final String commandLine;
     private final List<String> out = new ArrayList<>();
     private final List<String> err = new ArrayList<>();
-    private final Thread outReader, errReader;
+    private final Thread outReader;
+    private Thread errReader;
     private int port = -1;
 
     private Program(Process process, String commandLine) {
         this.process = process;
         this.commandLine = commandLine;
         this.outReader = collect(process.getInputStream(), out, "stdout");
-        this.errReader = collect(process.getErrorStream(), err, "stderr");
+    }
+
+    /** Starts reading stderr, for a program started with {@link Builder#stderrUnread()}. */
+    public synchronized void readStderr() {
+        if (errReader == null) errReader = collect(process.getErrorStream(), err, "stderr");
     }
 
     private Thread collect(InputStream stream, List<String> lines, String name) {
@@ -232,7 +254,7 @@ public final class Program implements AutoCloseable {
         while (true) {
             for (; seen < lines.size(); seen++) if (match.test(lines.get(seen))) return lines.get(seen);
             long left = deadline - System.nanoTime();
-            boolean ended = !process.isAlive() && !outReader.isAlive() && !errReader.isAlive();
+            boolean ended = !process.isAlive() && !outReader.isAlive() && (errReader == null || !errReader.isAlive());
             if (left <= 0 || ended) {
                 throw new AssertionError("no matching line on " + name + (ended ? " before the program ended" : " within " + limit)
                         + "\n" + describe());
@@ -253,7 +275,7 @@ public final class Program implements AutoCloseable {
                 throw new AssertionError("still running after " + limit + "\n" + describe());
             }
             outReader.join(limit.toMillis());
-            errReader.join(limit.toMillis());
+            if (errReader != null) errReader.join(limit.toMillis());
             return process.exitValue();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -48,11 +48,21 @@ class KeepaliveTest {
         }
     }
 
+    /** Linux takes TCP_KEEPIDLE and TCP_KEEPINTVL from 1 to 32767 s, TCP_KEEPCNT from 1 to 127: checked with the arguments. */
     @Test
-    void badSettingsAreNamed() {
-        Program p = Program.of("keepalive/Keepalive.java").run(Program.START, "--idle", "0");
-        assertEquals(2, p.exitCode(seconds(1)), p.describe());
-        assertEquals("error: bad --idle '0' (want 1 to 32767)", p.stderr().get(0));
+    void settingsOutsideTheKernelsRangesAreNamedWithTheRange() {
+        for (String[] bad : List.of(new String[] {"--idle", "0", "32767"}, new String[] {"--idle", "40000", "32767"},
+                new String[] {"--interval", "40000", "32767"}, new String[] {"--count", "128", "127"}, new String[] {"--count", "x", "127"})) {
+            for (String mode : List.of("", "--serve")) {
+                List<String> args = new java.util.ArrayList<>(List.of("0", bad[0], bad[1]));
+                if (!mode.isEmpty()) args.add(mode);
+                Program p = Program.of("keepalive/Keepalive.java").run(Program.START, args.toArray(String[]::new));
+                assertEquals(2, p.exitCode(seconds(1)), p.describe());
+                assertEquals("error: bad " + bad[0] + " '" + bad[1] + "' (want 1 to " + bad[2] + ")", p.stderr().get(0), p.describe());
+                assertTrue(p.stderr().get(1).startsWith("usage: "), p.describe());
+                assertEquals(List.of(), p.stdout(), "nothing may start: " + p.describe());
+            }
+        }
     }
 
     @Test
