@@ -84,6 +84,7 @@ public class Daytime {
                         ? listener.socket()                          // inetd wait, systemd Accept=no
                         : listenTcpAndUdp(port).socket();
                 warmUp(Thread::new);
+                now();                                               // loads the time zone rules now, too
                 System.out.println("listening on " + address(server.getLocalSocketAddress()));
                 serve(server);
             }
