@@ -18,11 +18,13 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -40,8 +42,12 @@ class HardeningTest {
     void outOfFileDescriptorsTheServerBacksOffAndRecovers(Servers kind) throws Exception {
         assumeTrue(Net.onPath("prlimit"), "needs prlimit (util-linux)");
         try (Program server = Program.of(kind.file).wrappedIn("prlimit", "--nofile=64:64").start(kind.args.toArray(String[]::new))) {
+            if (kind == Servers.DAYTIME) { // it keeps no client's descriptor: leave it none to spare
+                run("prlimit", "--pid", Long.toString(server.javaPid()), "--nofile=" + lowestFreeDescriptor(server.javaPid()) + ":");
+            }
             List<Socket> held = Net.connectMany(server.port(), 200);
             try {
+                Net.await("accept() to fail", seconds(20), () -> acceptFailures(server) > 0, server::describe);
                 long logsBefore = acceptFailures(server);
                 Duration cpuBefore = Net.cpuTime(server.javaPid());
                 Thread.sleep(3000); // the observation window
@@ -52,8 +58,25 @@ class HardeningTest {
             } finally {
                 held.forEach(Net::close);
             }
+            if (kind == Servers.DAYTIME) run("prlimit", "--pid", Long.toString(server.javaPid()), "--nofile=64:");
             kind.assertServes(server, seconds(2));
         }
+    }
+
+    /** The number the process's next descriptor would get: RLIMIT_NOFILE bounds numbers, not a count. */
+    static int lowestFreeDescriptor(long pid) throws IOException {
+        try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            Set<Integer> open = fds.map(p -> Integer.parseInt(p.getFileName().toString())).collect(Collectors.toSet());
+            int free = 0;
+            while (open.contains(free)) free++;
+            return free;
+        }
+    }
+
+    static void run(String... command) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes());
+        assertEquals(0, process.waitFor(), String.join(" ", command) + ": " + output);
     }
 
     static long acceptFailures(Program server) {

@@ -7,14 +7,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import harness.Net;
 import harness.Program;
 import java.io.IOException;
+import java.lang.reflect.Field;
 import java.net.DatagramSocket;
 import java.net.ServerSocket;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.LocalDateTime;
-import java.time.ZoneOffset;
+import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,9 +37,12 @@ class DaytimeTest {
 
     Program server;
 
+    /** Fourteen hours ahead of UTC: a server that answered in UTC would be far off. */
+    static final ZoneId FAR_FROM_UTC = ZoneId.of("Pacific/Kiritimati");
+
     @BeforeAll
     void start() {
-        server = Program.of("daytime/Daytime.java").jvm("-Duser.timezone=UTC").start("0");
+        server = Program.of("daytime/Daytime.java").jvm("-Duser.timezone=" + FAR_FROM_UTC).start("0");
     }
 
     @AfterAll
@@ -52,12 +59,41 @@ class DaytimeTest {
     }
 
     @Test
-    void repliesWithTheCurrentTimeAsCtimeThenCrlf() {
+    void repliesWithTheLocalTimeAsCtimeThenCrlf() {
         String reply = daytime(server.port());
         Instant now = Instant.now();
         assertTrue(CTIME_LINE.matcher(reply).matches(), "not a ctime() line: " + reply);
-        Instant told = LocalDateTime.parse(reply.strip(), CTIME).toInstant(ZoneOffset.UTC);
+        Instant told = LocalDateTime.parse(reply.strip(), CTIME).atZone(FAR_FROM_UTC).toInstant();
         assertTrue(Duration.between(told, now).abs().compareTo(seconds(2)) <= 0, "told " + told + " at " + now);
+    }
+
+    /**
+     * The server's own formatter (loaded from its class, as the tests compile it) at fixed
+     * instants, in zones either side of UTC: the day of month space-padded as ctime() pads it,
+     * English names, the zone's own date. The process above can only be asked for now.
+     */
+    @Test
+    void formatsFixedInstantsLikeCtime() throws Exception {
+        String[][] cases = {
+            {"2026-11-05T09:07:03Z", "UTC", "Thu Nov  5 09:07:03 2026"},
+            {"2026-11-05T09:07:03Z", "Pacific/Kiritimati", "Thu Nov  5 23:07:03 2026"},
+            {"2026-11-05T09:07:03Z", "Pacific/Niue", "Wed Nov  4 22:07:03 2026"},
+            {"2026-01-01T00:00:00Z", "America/St_Johns", "Wed Dec 31 20:30:00 2025"},
+            {"2028-02-29T23:59:59Z", "UTC", "Tue Feb 29 23:59:59 2028"},
+            {"2027-07-10T12:00:00Z", "Asia/Kolkata", "Sat Jul 10 17:30:00 2027"},
+        };
+        Locale before = Locale.getDefault();
+        Locale.setDefault(Locale.FRANCE); // the names must not follow the default locale
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {Path.of(Program.compiled("daytime/Daytime.java").get(1)).toUri().toURL()})) {
+            Field field = loader.loadClass("Daytime").getDeclaredField("CTIME");
+            field.setAccessible(true);
+            DateTimeFormatter ctime = (DateTimeFormatter) field.get(null);
+            for (String[] c : cases) {
+                assertEquals(c[2], ctime.format(Instant.parse(c[0]).atZone(ZoneId.of(c[1]))), c[0] + " in " + c[1]);
+            }
+        } finally {
+            Locale.setDefault(before);
+        }
     }
 
     @Test
