@@ -6,13 +6,16 @@
  * Iterative: the accept loop serves each client itself, one at a time, with no
  * threads. That is simple and cheap, and it costs concurrency: a slow client
  * would delay the next, so serving one must never wait on the client. UDP
- * datagrams to the same port number are answered too, by a second thread.
+ * datagrams to the same port number are answered too, by a second thread,
+ * never one from a port below 1024 or from echo's or daytime's (see refusal()).
+ * An answer leaves from the address the kernel picks: on a host with several,
+ * maybe not the one the datagram came to (Java has no IP_PKTINFO).
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
  *
  * Try it:  java daytime/Daytime.java          (listens on port 8013)
- *          nc localhost 8013                  (or: java daytime/Daytime.java --client localhost)
+ *          nc localhost 8013 </dev/null       (or: java daytime/Daytime.java --client localhost)
  *          echo | nc -u -w1 localhost 8013    (UDP)
  */
 import java.io.Closeable;
@@ -55,7 +58,7 @@ public class Daytime {
             The daytime service (RFC 867): one line with the time for each TCP client (then EOF) and each UDP datagram.
               PORT           port to listen on or connect to (default 8013; 0 picks a free one)
               --client HOST  connect to HOST and print what its server sends
-            example: java daytime/Daytime.java 8013 & java daytime/Daytime.java --client localhost""";
+            example: java daytime/Daytime.java 8013, then in another terminal: java daytime/Daytime.java --client localhost""";
 
     /** C's ctime() without its newline: "Thu Sep 11 12:44:00 2003", English whatever the locale. */
     static final DateTimeFormatter CTIME = DateTimeFormatter.ofPattern("EEE MMM ppd HH:mm:ss uuuu", Locale.US);

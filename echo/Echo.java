@@ -11,7 +11,11 @@
  * not time-sliced: two that never block would hold both carriers of a 2-core
  * machine and starve every other client). On JDK 17 each client has a platform
  * thread, which costs a stack. UDP datagrams to the same port number are
- * echoed too, by one thread of their own.
+ * echoed too, by one thread of their own, but never one from a port below 1024
+ * or from echo's or daytime's (see refusal()). An answer leaves from the address
+ * the kernel picks: on a host with several, maybe not the one the datagram came
+ * to (Java has no IP_PKTINFO). Echo is byte-exact: it echoes telnet's IAC bytes
+ * like any other.
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
@@ -54,7 +58,7 @@ public class Echo {
             usage: java echo/Echo.java [PORT]
             The echo service (RFC 862): each byte a TCP client sends, and each UDP datagram, comes back unchanged.
               PORT  port to listen on (default 15000; 0 picks a free one)
-            example: java echo/Echo.java 15000 & nc localhost 15000""";
+            example: java echo/Echo.java 15000, then in another terminal: nc localhost 15000""";
 
     // A client that waits holds only a small buffer. One whose read fills it while more is
     // waiting is streaming: it gets a large direct buffer (no copy through the Java heap) until

@@ -60,7 +60,7 @@ public class Uppercase {
             usage: java uppercase/Uppercase.java [PORT]
             The upper-case service: text each client sends comes back in upper case (UTF-8, Unicode rules).
               PORT  port to listen on (default 1067; 0 picks a free one)
-            example: java uppercase/Uppercase.java 1067 & nc localhost 1067""";
+            example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067""";
 
     // A client that waits holds only a small buffer; one whose read fills it while more is
     // waiting is streaming, and gets a large one until nothing is waiting again.
