@@ -41,7 +41,7 @@ class ChatTest {
 
     /** A member of the room: connected, greeted, and knowing its number. */
     static class Member extends LineClient {
-        final int number;
+        final long number;
         final int roomSize;
 
         Member(int port) {
@@ -53,7 +53,7 @@ class ChatTest {
             String greeting = readLine();
             Matcher m = GREETING.matcher(String.valueOf(greeting));
             if (!m.matches()) throw new AssertionError("not a greeting: " + greeting);
-            number = Integer.parseInt(m.group(1));
+            number = Long.parseLong(m.group(1));
             roomSize = Integer.parseInt(m.group(2));
         }
     }
@@ -137,6 +137,94 @@ class ChatTest {
                 String got = b.readLine();
                 assertEquals(line, got);
                 assertTrue(got.chars().noneMatch(c -> c != '\t' && Character.isISOControl(c)), got);
+            }
+        }
+    }
+
+    @Test
+    void bidirectionalControlsAndLineSeparatorsAreRemoved() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.send("abc\u202Edcba\u202C \u2066iso\u2069 \u202A\u202B\u202D one\u2028two\u2029three \u2067\u2068.\n");
+            assertEquals("user " + a.number + ": abcdcba iso  onetwothree .", b.readLine());
+        }
+    }
+
+    @Test
+    void aLineOfExactly4096BytesIsOneMessageWithLfOrCrlf() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String exact = "e".repeat(4096), crlf = "c".repeat(4095);
+            a.send(exact + "\n" + crlf + "\r\n" + "after\n");
+            String prefix = "user " + a.number + ": ";
+            assertEquals(prefix + exact, b.readLine());
+            assertEquals(prefix + crlf, b.readLine());
+            assertEquals(prefix + "after", b.readLine()); // no empty message for either line end
+        }
+    }
+
+    @Test
+    void aLongLineIsNeverCutInsideACharacter() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String line = "x" + "ж".repeat(3000) + "\n";                 // 6001 bytes: byte 4096 is inside a "ж"
+            a.send(line);
+            String prefix = "user " + a.number + ": ";
+            String first = b.readLine(), second = b.readLine();
+            assertEquals(prefix + "x" + "ж".repeat(2047), first);       // 4095 bytes, whole characters
+            assertEquals(prefix + "ж".repeat(953), second);
+        }
+    }
+
+    @Test
+    void anUnfinishedLastLineIsSentAtEof() throws Exception {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.send("one\nno newline at the end");
+            a.socket.shutdownOutput();
+            assertEquals("user " + a.number + ": one", b.readLine());
+            assertEquals("user " + a.number + ": no newline at the end", b.readLine());
+            assertEquals("user " + a.number + " disconnected", b.readLine());
+        }
+    }
+
+    /**
+     * A client that reads slowly and then half-closes gets every line it was owed, and then EOF.
+     * The sender is held to the slow reader's pace meanwhile, so nothing piles up to the 1 MiB cap.
+     */
+    @Test
+    void aSlowReaderThatHalfClosesGetsEveryLineItWasOwed() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0")) {
+            Socket raw = new Socket();
+            raw.setReceiveBufferSize(4096);
+            raw.connect(new InetSocketAddress("127.0.0.1", room.port()));
+            raw.setSoTimeout(Net.READ_TIMEOUT_MS);
+            try (Member slow = new Member(raw); Member sender = new Member(room.port()); Member witness = new Member(room.port())) {
+                slow.readLine(); slow.readLine(); sender.readLine();          // join lines
+                int lines = 5000;
+                String body = "x".repeat(1000);
+                CompletableFuture<Void> send = CompletableFuture.runAsync(() -> {
+                    for (int i = 0; i < lines; i++) sender.send(i + " " + body + "\n");
+                });
+                java.io.InputStream in = raw.getInputStream();
+                java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
+                byte[] chunk = new byte[16 * 1024];
+                CompletableFuture<Void> witnessed = CompletableFuture.runAsync(
+                        () -> witness.skipUntil("user " + sender.number + ": " + (lines - 1) + " " + body));
+                while (!witnessed.isDone()) {                                  // about 1.6 MB/s, far below the sender's pace
+                    int n = in.read(chunk);
+                    if (n < 0) break;
+                    got.write(chunk, 0, n);
+                    Thread.sleep(10); // the scenario: a slow reader, not synchronisation
+                }
+                witnessed.join();
+                send.join();
+                raw.shutdownOutput();                                          // EOF: it leaves, owed everything sent
+                in.transferTo(got);                                            // to the server's FIN
+                String[] received = got.toString(StandardCharsets.UTF_8).split("\n");
+                int next = 0;
+                for (String line : received) {
+                    if (line.equals("user " + sender.number + ": " + next + " " + body)) next++;
+                    else assertFalse(line.startsWith("user " + sender.number + ": "), "out of order: " + line.substring(0, 30));
+                }
+                assertEquals(lines, next, "lines the half-closing client received");
+                room.awaitLog("user " + slow.number + ": closed");
             }
         }
     }
