@@ -20,6 +20,15 @@
  * looks like "user 7: hi" after a prefix, or padding that wraps the terminal,
  * cannot be told from real chat and is not prevented.
  *
+ * Telnet works as well as nc. A client is taken for telnet from its first
+ * telnet command (0xFF, which UTF-8 text never contains, then a command byte);
+ * the server then asks it to send in binary (RFC 856), since until then telnet
+ * turns some bytes of UTF-8 into Ctrl-C and the like (in "у", 0x83 becomes
+ * IAC IP). Such a command arriving inside a character is that byte, and is put
+ * back. TIMING-MARK is answered (RFC 860), so Ctrl-C never freezes a screen;
+ * IP itself means nothing here (leave with Ctrl-] and "quit"). Every other
+ * option is refused. nc users never send a command and never get a telnet byte.
+ *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, alone in a
  * room of its own (a shared room needs the listener: inetd wait, Accept=no).
@@ -27,6 +36,7 @@
  * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
  *          nc localhost 9040            (in two or more terminals)
  */
+import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -65,6 +75,7 @@ public class Chat {
     static final String USAGE = """
             usage: java chat/Chat.java [PORT [MAX_ROOM_SIZE]]
             A chat room: each line a client sends goes to every other client as "user N: line".
+            nc and telnet both work as clients.
               PORT           port to listen on (default 9040; 0 picks a free one)
               MAX_ROOM_SIZE  clients allowed at once; the next one is told "room is full" (default 256)
             example: java chat/Chat.java 9040 256 & nc localhost 9040""";
@@ -97,6 +108,7 @@ public class Chat {
         boolean stalled;                                          // took none of its output for STALL
         long progress;                                            // when it last took some
         String trouble;                                           // why it must go, once the room is served
+        Telnet telnet;                                            // null until it sends a telnet command
 
         Client(SocketChannel channel, SelectionKey key, long number) {
             this.channel = channel;
@@ -297,7 +309,7 @@ public class Chat {
     boolean readLines(Client client) {
         ByteBuffer line = client.line;
         byte[] bytes = line.array();
-        int n;
+        int before = line.position(), n;
         try {
             n = client.channel.read(line);                                  // recv(): at most what fits in the line
         } catch (IOException e) {
@@ -305,6 +317,12 @@ public class Chat {
             return false;
         }
         boolean more = n > 0 && !line.hasRemaining();
+        if (n > 0 && (client.telnet != null || Telnet.present(bytes, before, line.position()))) {
+            if (client.telnet == null) client.telnet = new Telnet();
+            line.position(client.telnet.filter(bytes, before, line.position()));  // commands out, answers ready
+            if (client.telnet.answers.size() > 0) send(client, ByteBuffer.wrap(client.telnet.answers.toByteArray()));
+            client.telnet.answers.reset();
+        }
         int start = 0;
         for (int i = 0; i < line.position(); i++) {
             if (bytes[i] != '\n') continue;
@@ -572,6 +590,110 @@ public class Chat {
         }
         usageError("bad MAX_ROOM_SIZE '" + arg + "' (want 1 or more)");
         return -1;
+    }
+
+    /**
+     * Just enough telnet (RFC 854) for the telnet client to work: commands are taken out of the
+     * input and answered, never broadcast. The only option agreed to is BINARY from the client
+     * (it then sends UTF-8 as typed); the server's own output stays NVT text, which telnet shows
+     * as it comes (in binary it would stop the terminal from turning \n into a new line). Chat's
+     * output is UTF-8, which never contains 0xFF, so nothing in it needs escaping as IAC IAC.
+     */
+    static final class Telnet {
+        static final int IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240;
+        static final int IP = 244, AO = 245, BREAK = 243, ABORT = 238, SUSP = 237, EOF = 236; // the lowest command
+        static final int BINARY = 0, TIMING_MARK = 6;
+        static final int TEXT = 0, SB_IAC = 1;                    // states beside IAC, a verb, SB
+        static final int OFF = 0, ASKED = 1, ON = 2;
+        final ByteArrayOutputStream answers = new ByteArrayOutputStream();
+        boolean recognised;
+        int state = TEXT, binary = OFF;                           // binary: the client's side of BINARY
+
+        static boolean present(byte[] bytes, int start, int end) {
+            for (int i = start; i < end; i++) if (bytes[i] == (byte) IAC) return true;
+            return false;
+        }
+
+        /** Takes the telnet commands out of bytes [start, end), in place, and returns where the text now ends. */
+        int filter(byte[] bytes, int start, int end) {
+            if (state == TEXT && !present(bytes, start, end)) return end;   // the usual case: text alone
+            int to = start;
+            for (int i = start; i < end; i++) {
+                int b = bytes[i] & 0xFF;
+                switch (state) {
+                    case TEXT -> {
+                        if (b == IAC) state = IAC;
+                        else bytes[to++] = (byte) b;
+                    }
+                    case IAC -> {
+                        state = TEXT;
+                        if (b == IAC || b < EOF) {                           // IAC IAC is the byte 0xFF; before what
+                            bytes[to++] = (byte) b;                          // is no command, IAC is dropped
+                        } else {
+                            if (!recognised) {                               // telnet: ask for 8-bit input
+                                recognised = true;
+                                binary = ASKED;
+                                answer(DO, BINARY);
+                            }
+                            if (b >= WILL || b == SB) state = b;             // a verb, or a subnegotiation to skip
+                            else if (typed(b) > 0 && insideCharacter(bytes, to)) bytes[to++] = (byte) typed(b);
+                        }
+                    }
+                    case WILL, WONT, DO, DONT -> {
+                        negotiate(state, b);
+                        state = TEXT;
+                    }
+                    case SB -> state = b == IAC ? SB_IAC : SB;
+                    case SB_IAC -> state = b == SE ? TEXT : SB;
+                    default -> throw new IllegalStateException("telnet state " + state);
+                }
+            }
+            return to;
+        }
+
+        /**
+         * Until it sends in binary, telnet takes a byte whose low seven bits are ^C, ^O, ^\ or ^Z for
+         * that key, and sends its command instead (inetutils telnet.c, TerminalSpecialChars()). Inside
+         * a UTF-8 character, where no key press can be, such a command is that byte, with its high bit.
+         */
+        static int typed(int command) {
+            return switch (command) {
+                case IP -> 0x83;                                             // ^C
+                case AO -> 0x8F;                                             // ^O
+                case BREAK, ABORT -> 0x9C;                                   // ^\
+                case SUSP -> 0x9A;                                           // ^Z
+                default -> -1;
+            };
+        }
+
+        /** Whether bytes [.., end) end with a UTF-8 lead byte still waiting for some of its continuation bytes. */
+        static boolean insideCharacter(byte[] bytes, int end) {
+            for (int i = end - 1; i >= Math.max(0, end - 3); i--) {
+                int b = bytes[i] & 0xFF;
+                if (b < 0x80) return false;
+                if (b >= 0xC0) return end - i < (b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2);
+            }
+            return false;
+        }
+
+        /** Answers WILL/WONT/DO/DONT: BINARY from the client is agreed, TIMING-MARK is answered, the rest refused. */
+        void negotiate(int verb, int option) {
+            boolean on = verb == WILL || verb == DO;
+            if (option == TIMING_MARK && verb == DO) {
+                answer(WILL, TIMING_MARK);           // every byte before it is handled: the mark ends telnet's flush
+            } else if (option == BINARY && (verb == WILL || verb == WONT)) {
+                if (binary == (on ? OFF : ON)) answer(on ? DO : DONT, BINARY); // a change it asked for; not an answer
+                binary = on ? ON : OFF;
+            } else if (on) {
+                answer(verb == WILL ? DONT : WONT, option); // refused; a WONT or DONT for what is off needs no answer
+            }
+        }
+
+        void answer(int verb, int option) {
+            answers.write(IAC);
+            answers.write(verb);
+            answers.write(option);
+        }
     }
 
     // ---- the same in every server of this collection ----

@@ -121,7 +121,8 @@ class ChatTest {
                     "\r\nuser 1: fake\n",                   // CRLF alone, then a fake line
                     "ok\ruser 1: fake too\n",               // a lone CR to overwrite the prefix
                     "bell\u0007 del\u007f tab\tend\n");
-            byte[] c1AndInvalid = {'c', '1', (byte) 0xC2, (byte) 0x9B, '3', '1', 'm', ' ', (byte) 0xFF, (byte) 0xC0, '!', '\n'};
+            // 0xFE and 0xC0 are never UTF-8 (0xFF would be too, but it starts a telnet command)
+            byte[] c1AndInvalid = {'c', '1', (byte) 0xC2, (byte) 0x9B, '3', '1', 'm', ' ', (byte) 0xFE, (byte) 0xC0, '!', '\n'};
             Net.write(a.socket, hostile);
             Net.write(a.socket, c1AndInvalid);
             String prefix = "user " + a.number + ": ";
