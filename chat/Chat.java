@@ -6,11 +6,12 @@
  * non-blocking and nothing ever waits on one client, so a slow or hostile
  * client costs the others nothing. Each turn of the loop is a round: what it
  * produces (joins, lines, departures) is framed once into one buffer that
- * every client shares, and each gets its part in one write. Output a client
- * cannot take yet is queued for it, counted at what it costs in memory; past
- * 1 MiB it is disconnected as too slow. A client whose lines are still queued
- * for others is not read again until they drain (a blocking send() in C gives
- * this pace), but never waits more than 0.1 s on one that has stopped reading.
+ * every client shares, and each gets its part in one write; clients leaving
+ * together are never sent each other's notices. Output a client cannot take
+ * yet is queued for it, counted at what it costs in memory; past 1 MiB it is
+ * disconnected as too slow. A client whose lines are still queued for others
+ * is not read again until they drain (the pace a blocking send() sets in C),
+ * but no one waits on a client that has taken nothing for half a second.
  *
  * Unlike the C original it frames by line, not by read: a line split across
  * reads goes out once, whole, behind one "user N: " prefix at the start of a
@@ -34,7 +35,7 @@
  * room of its own (a shared room needs the listener: inetd wait, Accept=no).
  *
  * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
- *          nc localhost 9040            (in two or more terminals)
+ *          nc localhost 9040            (or telnet, in two or more terminals)
  */
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
@@ -74,8 +75,7 @@ public class Chat {
     static final int DEFAULT_PORT = 9040, DEFAULT_ROOM_SIZE = 256;
     static final String USAGE = """
             usage: java chat/Chat.java [PORT [MAX_ROOM_SIZE]]
-            A chat room: each line a client sends goes to every other client as "user N: line".
-            nc and telnet both work as clients.
+            A chat room: each line a client sends (with nc or telnet) goes to every other client as "user N: line".
               PORT           port to listen on (default 9040; 0 picks a free one)
               MAX_ROOM_SIZE  clients allowed at once; the next one is told "room is full" (default 256)
             example: java chat/Chat.java 9040 256 & nc localhost 9040""";

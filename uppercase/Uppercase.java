@@ -71,8 +71,7 @@ public class Uppercase {
     static final int DEFAULT_PORT = 1067;
     static final String USAGE = """
             usage: java uppercase/Uppercase.java [PORT]
-            The upper-case service: text each client sends comes back in upper case (UTF-8, Unicode rules).
-            nc and telnet both work as clients.
+            The upper-case service: text each client sends (with nc or telnet) comes back in upper case (UTF-8, Unicode rules).
               PORT  port to listen on (default 1067; 0 picks a free one)
             example: java uppercase/Uppercase.java 1067 & nc localhost 1067""";
 

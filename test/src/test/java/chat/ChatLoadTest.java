@@ -74,10 +74,10 @@ class ChatLoadTest {
                 int lines = 300;
                 List<Member> senders = members.subList(0, 20);
                 Map<Member, CompletableFuture<Map<Long, Integer>>> received = new HashMap<>();
-                for (Member m : members) received.put(m, CompletableFuture.supplyAsync(() -> receive(m, senders, lines)));
+                for (Member m : members) received.put(m, ChatTest.inThread(() -> receive(m, senders, lines)));
                 List<CompletableFuture<Void>> sending = new ArrayList<>();
                 for (Member s : senders) {
-                    sending.add(CompletableFuture.runAsync(() -> {
+                    sending.add(ChatTest.inThread(() -> {
                         StringBuilder burst = new StringBuilder();
                         for (int i = 0; i < lines; i++) {
                             burst.append("line ").append(i).append('\n');
@@ -135,7 +135,7 @@ class ChatLoadTest {
                     nonReaders.add(s);
                 }
                 try (Member flooder = new Member(room.port())) {
-                    CompletableFuture.runAsync(() -> {                            // it reads what it is sent, as a flooder would
+                    ChatTest.inThread(() -> {                            // it reads what it is sent, as a flooder would
                         while (flooder.readLine() != null) continue;
                     });
                     byte[] lines = "x\n".repeat(64 * 1024).getBytes();
@@ -171,18 +171,18 @@ class ChatLoadTest {
                 c.configureBlocking(false);
                 c.register(readers, SelectionKey.OP_READ);
             }
-            CompletableFuture<Void> reading = CompletableFuture.runAsync(() -> readAll(readers, done));
+            CompletableFuture<Void> reading = ChatTest.inThread(() -> readAll(readers, done));
             try (Member observer = new Member(room.port()); Member talker = new Member(room.port());
                  Member flooder = new Member(room.port()); Member another = new Member(room.port())) {
-                CompletableFuture.runAsync(() -> {
+                ChatTest.inThread(() -> {
                     while (talker.readLine() != null) continue;
                 });
                 List<CompletableFuture<Void>> floods = new ArrayList<>();
                 for (Member f : List.of(flooder, another)) {
-                    CompletableFuture.runAsync(() -> {                             // a flooder reads what it is sent
+                    ChatTest.inThread(() -> {                             // a flooder reads what it is sent
                         while (f.readLine() != null) continue;
                     });
-                    floods.add(CompletableFuture.runAsync(() -> {
+                    floods.add(ChatTest.inThread(() -> {
                         byte[] lines = "x\n".repeat(4096).getBytes();
                         while (!done.get()) Net.write(f.socket, lines);
                     }));

@@ -200,13 +200,13 @@ class ChatTest {
                 slow.readLine(); slow.readLine(); sender.readLine();          // join lines
                 int lines = 5000;
                 String body = "x".repeat(1000);
-                CompletableFuture<Void> send = CompletableFuture.runAsync(() -> {
+                CompletableFuture<Void> send = inThread(() -> {
                     for (int i = 0; i < lines; i++) sender.send(i + " " + body + "\n");
                 });
                 java.io.InputStream in = raw.getInputStream();
                 java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
                 byte[] chunk = new byte[16 * 1024];
-                CompletableFuture<Void> witnessed = CompletableFuture.runAsync(
+                CompletableFuture<Void> witnessed = inThread(
                         () -> witness.skipUntil("user " + sender.number + ": " + (lines - 1) + " " + body));
                 while (!witnessed.isDone()) {                                  // about 1.6 MB/s, far below the sender's pace
                     int n = in.read(chunk);
@@ -369,6 +369,28 @@ class ChatTest {
         } finally {
             idle.forEach(LineClient::close);
         }
+    }
+
+    /** Runs {@code task} on a thread of its own (the common pool has a single thread on a 2-core machine). */
+    static <T> CompletableFuture<T> inThread(java.util.function.Supplier<T> task) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread thread = new Thread(() -> {
+            try {
+                result.complete(task.get());
+            } catch (Throwable e) {
+                result.completeExceptionally(e);
+            }
+        });
+        thread.setDaemon(true);
+        thread.start();
+        return result;
+    }
+
+    static CompletableFuture<Void> inThread(Runnable task) {
+        return inThread(() -> {
+            task.run();
+            return null;
+        });
     }
 
     static byte[] concat(String... parts) {
