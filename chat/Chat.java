@@ -11,7 +11,7 @@
  * yet is queued for it, counted at what it costs in memory; past 1 MiB it is
  * disconnected as too slow. A client whose lines are still queued for others
  * is not read again until they drain (the pace a blocking send() sets in C),
- * but no one waits on a client that has taken nothing for half a second.
+ * but no one waits on a client that has taken nothing for a second.
  *
  * Unlike the C original it frames by line, not by read: a line split across
  * reads goes out once, whole, behind one "user N: " prefix at the start of a
@@ -84,8 +84,9 @@ public class Chat {
     static final int SEND_BUFFER = 64 << 10;  // the kernel's part of a client's output
     static final int READS_PER_ROUND = 4;     // so at most 16 KiB is read from one client in one round
     static final int MAX_QUEUED = 1 << 20;    // memory a client may be owed before it is dropped as too slow
-    static final int ENTRY_COST = 100;        // heap of one queued buffer beside its bytes (the objects holding them)
-    static final long STALL = 500_000_000;    // a client that takes none of its output for this long (ns)
+    static final int ENTRY_COST = 256;        // memory of one queued buffer beside its bytes: its view (64 bytes), its
+                                              // slot, its entry, and at most a round's own buffer objects
+    static final long STALL = 1_000_000_000;  // a client that takes none of its output for this long (ns)
                                               // holds no sender back
     static final long STORM = 1_000_000_000;  // the longest a round gathers departures before telling anyone (ns)
     static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
