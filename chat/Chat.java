@@ -216,10 +216,11 @@ public class Chat {
                         if (key.isValid() && key.isWritable()) flush(client); // POLLOUT: room in its send buffer
                     }
                 }
-                // Clients left, and no one spoke: in a storm of departures, see who else has gone before
-                // anyone is told, so that those leaving together are not sent each other's notices.
+                // Clients left, and no one spoke: in a storm of departures, wait a moment for who else
+                // goes before anyone is told, so that those leaving together are not sent each other's
+                // notices (nor written to once they are gone).
                 boolean storm = departures > left && senders.isEmpty() && System.nanoTime() - start < STORM;
-                ready = storm ? selector.selectNow() : 0;
+                ready = storm ? selector.select(1) : 0;                     // poll(), for 1 ms at most
             }
         }
     }
@@ -559,7 +560,7 @@ public class Chat {
         append(("user " + client.number + " disconnected" + (slow ? " (too slow)" : "") + "\n").getBytes(StandardCharsets.US_ASCII));
         client.output.forEach(Chat::release);                               // no sender waits on it any more
         if (eof && !client.output.isEmpty()) interest(client);             // POLLOUT only, until its queue is empty
-        else end(client, eof);
+        else end(client, false);                                            // owed nothing: close() sends the FIN
     }
 
     /** Closes a client's socket, after a FIN if it owes us nothing more; whatever is still queued for it is dropped. */
