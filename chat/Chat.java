@@ -88,7 +88,7 @@ public class Chat {
                                               // slot, its entry, and at most a round's own buffer objects
     static final long STALL = 1_000_000_000;  // a client that takes none of its output for this long (ns)
                                               // holds no sender back
-    static final long STORM = 1_000_000_000;  // the longest a round gathers departures before telling anyone (ns)
+    static final long STORM = 1_000_000_000;  // the longest a round gathers joins and departures before telling anyone (ns)
     static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
 
     /** One member of the room: its socket, its number, the line it is typing and the output it is owed. */
@@ -150,7 +150,8 @@ public class Chat {
     final ArrayList<Client> senders = new ArrayList<>();     // clients whose lines are in this round
     final ArrayList<Client> paused = new ArrayList<>();
     final ArrayList<Client> troubled = new ArrayList<>();    // too slow or broken while the room was served
-    long lastNumber, departures;                             // a long: a public room can see 2^31 joins
+    long lastNumber, comings;                                // a long: a public room can see 2^31 joins; comings:
+                                                             // joins and departures so far
     int connected;
     long lastSweep, acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
 
@@ -202,7 +203,7 @@ public class Chat {
                 serverKey.interestOps(SelectionKey.OP_ACCEPT);
             }
             while (ready > 0) {
-                long left = departures;
+                long before = comings;
                 Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
                 while (keys.hasNext()) {
                     SelectionKey key = keys.next();
@@ -216,10 +217,10 @@ public class Chat {
                         if (key.isValid() && key.isWritable()) flush(client); // POLLOUT: room in its send buffer
                     }
                 }
-                // Clients left, and no one spoke: in a storm of departures, wait a moment for who else
-                // goes before anyone is told, so that those leaving together are not sent each other's
-                // notices (nor written to once they are gone).
-                boolean storm = departures > left && senders.isEmpty() && System.nanoTime() - start < STORM;
+                // Clients came or went, and no one spoke: in a storm of joins or departures, wait a moment
+                // for more before anyone is told, so that everyone gets them in a few large writes, and
+                // those leaving together are not sent each other's notices (nor written to once gone).
+                boolean storm = comings > before && senders.isEmpty() && System.nanoTime() - start < STORM;
                 ready = storm ? selector.select(1) : 0;                     // poll(), for 1 ms at most
             }
         }
@@ -270,6 +271,7 @@ public class Chat {
             Client client = new Client(channel, key, ++lastNumber);
             key.attach(client);
             connected++;
+            comings++;
             log("connection from " + client.address + " (user " + client.number + ")");
             int size = room.size() + 1;
             send(client, text("welcome, you are user " + client.number + " (" + size + (size == 1 ? " user" : " users") + " in the room)\n"));
@@ -554,7 +556,7 @@ public class Chat {
         }
         if (!room.remove(client)) return;                                   // already gone
         client.leaving = true;
-        departures++;
+        comings++;
         log(client.address + " closed (user " + client.number + ": " + why + ")");
         boolean slow = why.equals("too slow"), eof = why.equals("closed");
         append(("user " + client.number + " disconnected" + (slow ? " (too slow)" : "") + "\n").getBytes(StandardCharsets.US_ASCII));
