@@ -63,6 +63,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -90,6 +91,9 @@ public class Chat {
                                               // holds no sender back
     static final long STORM = 1_000_000_000;  // the longest a round gathers joins and departures before telling anyone (ns)
     static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
+    // Loaded now, with Chat: compiled, each nested class is a file of its own, which the loop could
+    // not open once clients have taken every file descriptor (and the class would be lost for good).
+    static final List<Class<?>> NESTED = List.of(Client.class, Round.class, Owed.class, Telnet.class);
 
     /** One member of the room: its socket, its number, the line it is typing and the output it is owed. */
     static final class Client {

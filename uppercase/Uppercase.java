@@ -394,25 +394,38 @@ public class Uppercase {
 
         /** {@code out}, doubling 0xFF (IAC IAC) once the client is telnet, so that no byte of text is taken for a command. */
         OutputStream escaping(OutputStream out) {
-            return new FilterOutputStream(out) {
-                @Override
-                public void write(byte[] bytes, int start, int length) throws IOException {
-                    int run = start, end = start + length;
-                    for (int i = start; i < end && recognised; i++) {
-                        if (bytes[i] != (byte) IAC) continue;
-                        out.write(bytes, run, i + 1 - run);              // up to and with the 0xFF,
-                        run = i;                                         // which starts the next run too
-                    }
-                    out.write(bytes, run, end - run);
-                }
+            return new Escaping(out, this);
+        }
 
-                @Override
-                public void write(int b) throws IOException {
-                    write(new byte[] {(byte) b}, 0, 1);
+        static final class Escaping extends FilterOutputStream {
+            final Telnet telnet;
+
+            Escaping(OutputStream out, Telnet telnet) {
+                super(out);
+                this.telnet = telnet;
+            }
+
+            @Override
+            public void write(byte[] bytes, int start, int length) throws IOException {
+                int run = start, end = start + length;
+                for (int i = start; i < end && telnet.recognised; i++) {
+                    if (bytes[i] != (byte) IAC) continue;
+                    out.write(bytes, run, i + 1 - run);                  // up to and with the 0xFF,
+                    run = i;                                             // which starts the next run too
                 }
-            };
+                out.write(bytes, run, end - run);
+            }
+
+            @Override
+            public void write(int b) throws IOException {
+                write(new byte[] {(byte) b}, 0, 1);
+            }
         }
     }
+
+    // Loaded now, with Uppercase: compiled, each nested class is a file of its own, which a client's
+    // thread could not open once clients have taken every file descriptor.
+    static final Class<?>[] TELNET = {Telnet.class, Telnet.Escaping.class};
 
     // ---- the same in every server of this collection ----
 
