@@ -4,22 +4,40 @@
  * The Java form of the poll() multi-user chat server of the sockets guide. One
  * thread and one Selector (Java's poll()) serve every client: channels are
  * non-blocking and nothing ever waits on one client, so a slow or hostile
- * client costs the others nothing. The price is that each step must be short,
- * and that output a client cannot take yet is queued for it (up to 1 MiB;
- * past that it is disconnected as too slow).
+ * client costs the others nothing. Each turn of the loop is a round: what it
+ * produces (joins, lines, departures) is framed once into one buffer that
+ * every client shares, and each gets its part in one write; clients leaving
+ * together are never sent each other's notices. Output a client cannot take
+ * yet is queued for it, counted at what it costs in memory; past 1 MiB it is
+ * disconnected as too slow. A client whose lines are still queued for others
+ * is not read again until they drain (the pace a blocking send() sets in C),
+ * but no one waits on a client that has taken nothing for a second.
  *
  * Unlike the C original it frames by line, not by read: a line split across
- * reads goes out once, whole, with one "user N: " prefix, and control
- * characters are removed so that no one can move another user's cursor or
- * fake a line from someone else.
+ * reads goes out once, whole, behind one "user N: " prefix at the start of a
+ * line. Control characters, the bidirectional controls and the line and
+ * paragraph separators are removed, so no one can move another user's cursor,
+ * reverse the text that follows, or start a line of their own; text that merely
+ * looks like "user 7: hi" after a prefix, or padding that wraps the terminal,
+ * cannot be told from real chat and is not prevented.
+ *
+ * Telnet works as well as nc. A client is taken for telnet from its first
+ * telnet command (0xFF, which UTF-8 text never contains, then a command byte);
+ * the server then asks it to send in binary (RFC 856), since until then telnet
+ * turns some bytes of UTF-8 into Ctrl-C and the like (in "у", 0x83 becomes
+ * IAC IP). Such a command arriving inside a character is that byte, and is put
+ * back. TIMING-MARK is answered (RFC 860), so Ctrl-C never freezes a screen;
+ * IP itself means nothing here (leave with Ctrl-] and "quit"). Every other
+ * option is refused. nc users never send a command and never get a telnet byte.
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, alone in a
  * room of its own (a shared room needs the listener: inetd wait, Accept=no).
  *
  * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
- *          nc localhost 9040            (in two or more terminals)
+ *          nc localhost 9040            (or telnet, in two or more terminals)
  */
+import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -41,8 +59,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -55,31 +76,70 @@ public class Chat {
     static final int DEFAULT_PORT = 9040, DEFAULT_ROOM_SIZE = 256;
     static final String USAGE = """
             usage: java chat/Chat.java [PORT [MAX_ROOM_SIZE]]
-            A chat room: each line a client sends goes to every other client as "user N: line".
+            A chat room: each line a client sends (with nc or telnet) goes to every other client as "user N: line".
               PORT           port to listen on (default 9040; 0 picks a free one)
               MAX_ROOM_SIZE  clients allowed at once; the next one is told "room is full" (default 256)
             example: java chat/Chat.java 9040 256 & nc localhost 9040""";
 
     static final int MAX_LINE = 4096;         // a longer line goes out in pieces of this many bytes
-    static final int MAX_QUEUED = 1 << 20;    // output owed to a client before it is dropped as too slow
-    static final int ACCEPTS_PER_ROUND = 64;  // so that a burst of connects cannot starve the room
+    static final int SEND_BUFFER = 64 << 10;  // the kernel's part of a client's output
+    static final int READS_PER_ROUND = 4;     // so at most 16 KiB is read from one client in one round
+    static final int MAX_QUEUED = 1 << 20;    // memory a client may be owed before it is dropped as too slow
+    static final int ENTRY_COST = 256;        // memory of one queued buffer beside its bytes: its view (64 bytes), its
+                                              // slot, its entry, and at most a round's own buffer objects
+    static final long STALL = 1_000_000_000;  // a client that takes none of its output for this long (ns)
+                                              // holds no sender back
+    static final long STORM = 1_000_000_000;  // the longest a round gathers joins and departures before telling anyone (ns)
+    static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
+    // Loaded now, with Chat: compiled, each nested class is a file of its own, which the loop could
+    // not open once clients have taken every file descriptor (and the class would be lost for good).
+    static final List<Class<?>> NESTED = List.of(Client.class, Round.class, Owed.class, Telnet.class);
 
     /** One member of the room: its socket, its number, the line it is typing and the output it is owed. */
     static final class Client {
         final SocketChannel channel;
         final SelectionKey key;
-        final int number;
+        final long number;
+        final byte[] prefix;                                      // "user N: "
         final String address;
         final ByteBuffer line = ByteBuffer.allocate(MAX_LINE);   // bytes read but not yet broadcast
-        final ArrayDeque<ByteBuffer> output = new ArrayDeque<>(); // messages not yet written
-        long queued;                                              // bytes in output
-        boolean pending;                                          // in the list of clients to flush
+        boolean cut;                                              // a piece of a long line went out, its end not yet
+        final ArrayDeque<Owed> output = new ArrayDeque<>();       // what it could not take yet, oldest first
+        long queued;                                              // what that costs in memory
+        int shareFrom, ownStart, ownEnd;                          // this round: where its part starts (a newcomer's
+                                                                  // is after its own join) and its own lines
+        Round round;                                              // the last round its lines went out in
+        boolean paused, leaving;                                  // not read for now; out of the room, still owed
+        boolean stalled;                                          // took none of its output for STALL
+        long progress;                                            // when it last took some
+        String trouble;                                           // why it must go, once the room is served
+        Telnet telnet;                                            // null until it sends a telnet command
 
-        Client(SocketChannel channel, SelectionKey key, int number) {
+        Client(SocketChannel channel, SelectionKey key, long number) {
             this.channel = channel;
             this.key = key;
             this.number = number;
+            this.prefix = ("user " + number + ": ").getBytes(StandardCharsets.US_ASCII);
             this.address = address(channel.socket().getRemoteSocketAddress());
+        }
+    }
+
+    /** One round's messages. Kept off the heap, once, only while some client is still owed part of them. */
+    static final class Round {
+        ByteBuffer kept;
+        long held;                                                // bytes of it queued for clients not stalled
+    }
+
+    /** Bytes a client is owed: its part of a round (or a message for it alone), and that round while it waits on them. */
+    static final class Owed {
+        final ByteBuffer bytes;
+        final int size;
+        Round round;
+
+        Owed(ByteBuffer bytes, Round round) {
+            this.bytes = bytes;
+            this.size = bytes.remaining();
+            this.round = round;
         }
     }
 
@@ -88,10 +148,16 @@ public class Chat {
     final SelectionKey serverKey;
     final int maxRoomSize;
     final Set<Client> room = new LinkedHashSet<>();
-    final ArrayDeque<Client> toFlush = new ArrayDeque<>();   // clients given output in this round
-    final ArrayDeque<Client> tooSlow = new ArrayDeque<>();   // to drop once the current broadcast is done
-    int lastNumber;
-    long acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
+    byte[] round = new byte[64 << 10];                       // this round's messages, framed, in order
+    int roundLength;
+    ByteBuffer out = ByteBuffer.allocateDirect(64 << 10);    // the same bytes, where every write takes them from
+    final ArrayList<Client> senders = new ArrayList<>();     // clients whose lines are in this round
+    final ArrayList<Client> paused = new ArrayList<>();
+    final ArrayList<Client> troubled = new ArrayList<>();    // too slow or broken while the room was served
+    long lastNumber, comings;                                // a long: a public room can see 2^31 joins; comings:
+                                                             // joins and departures so far
+    int connected;
+    long lastSweep, acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
 
     Chat(ServerSocketChannel server, int maxRoomSize) throws IOException {
         this.selector = Selector.open();
@@ -131,32 +197,49 @@ public class Chat {
         }
     }
 
-    /** The event loop: write what is owed, wait for readiness, handle each ready socket. */
+    /** The event loop: send what the last round produced, wait for readiness, handle each ready socket. */
     void run() throws IOException {
-        while (server != null ? server.isOpen() : !room.isEmpty()) {
-            for (Client client; (client = toFlush.poll()) != null; ) flush(client);
-            boolean paused = serverKey != null && serverKey.interestOps() == 0;
-            selector.select(paused ? Math.max(1, (acceptPausedUntil - System.nanoTime()) / 1_000_000) : 0); // poll()
-            if (paused && System.nanoTime() - acceptPausedUntil >= 0) serverKey.interestOps(SelectionKey.OP_ACCEPT);
-            Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
-            while (keys.hasNext()) {
-                SelectionKey key = keys.next();
-                keys.remove();                                              // handled now: clear its revents
-                if (!key.isValid()) continue;                               // dropped earlier in this round
-                if (key.isAcceptable()) {                                   // POLLIN on the listener
-                    accept();
-                } else {
-                    Client client = (Client) key.attachment();
-                    if (key.isReadable()) read(client);                     // POLLIN (or POLLHUP) on a client
-                    if (key.isValid() && key.isWritable()) flush(client);   // POLLOUT: room in its send buffer
-                }
+        while (server != null ? server.isOpen() : connected > 0) {
+            endRound();
+            int ready = selector.select(timeout());                         // poll()
+            long start = System.nanoTime();
+            if (serverKey != null && serverKey.interestOps() == 0 && System.nanoTime() - acceptPausedUntil >= 0) {
+                serverKey.interestOps(SelectionKey.OP_ACCEPT);
             }
-            dropTooSlow();
+            while (ready > 0) {
+                long before = comings;
+                Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
+                while (keys.hasNext()) {
+                    SelectionKey key = keys.next();
+                    keys.remove();                                          // handled now: clear its revents
+                    if (!key.isValid()) continue;                           // dropped earlier in this round
+                    if (key.isAcceptable()) {                               // POLLIN on the listener
+                        accept();
+                    } else {
+                        Client client = (Client) key.attachment();
+                        if (key.isReadable()) read(client);                 // POLLIN (or POLLHUP) on a client
+                        if (key.isValid() && key.isWritable()) flush(client); // POLLOUT: room in its send buffer
+                    }
+                }
+                // Clients came or went, and no one spoke: in a storm of joins or departures, wait a moment
+                // for more before anyone is told, so that everyone gets them in a few large writes, and
+                // those leaving together are not sent each other's notices (nor written to once gone).
+                boolean storm = comings > before && senders.isEmpty() && System.nanoTime() - start < STORM;
+                ready = storm ? selector.select(1) : 0;                     // poll(), for 1 ms at most
+            }
         }
+    }
+
+    /** How long select() may wait: until the accept back-off ends, or to look for stalled clients, or for readiness (0). */
+    long timeout() {
+        long wait = paused.isEmpty() ? Long.MAX_VALUE : STALL;
+        if (serverKey != null && serverKey.interestOps() == 0) wait = Math.min(wait, acceptPausedUntil - System.nanoTime());
+        return wait == Long.MAX_VALUE ? 0 : Math.max(1, wait / 1_000_000);
     }
 
     void accept() {
         for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
+            if (i > 0 && room.size() >= maxRoomSize) return;              // the rest wait a round: some may be leaving
             SocketChannel channel;
             try {
                 channel = server.accept();                                  // accept()
@@ -185,13 +268,20 @@ public class Chat {
     void join(SocketChannel channel) {
         try {
             channel.configureBlocking(false);
+            // A fixed send buffer, not one the kernel grows to megabytes: every line waits behind what
+            // is queued there, and only when it is full does a client that reads too slowly show.
+            channel.setOption(StandardSocketOptions.SO_SNDBUF, SEND_BUFFER);   // setsockopt(SO_SNDBUF)
             SelectionKey key = channel.register(selector, SelectionKey.OP_READ); // pollfd{client, POLLIN}
             Client client = new Client(channel, key, ++lastNumber);
             key.attach(client);
+            connected++;
+            comings++;
             log("connection from " + client.address + " (user " + client.number + ")");
             int size = room.size() + 1;
             send(client, text("welcome, you are user " + client.number + " (" + size + (size == 1 ? " user" : " users") + " in the room)\n"));
-            broadcast(client, text("user " + client.number + " joined the chat room\n"));
+            client.shareFrom = client.ownStart = roundLength;               // it gets what follows its own notice
+            append(("user " + client.number + " joined the chat room\n").getBytes(StandardCharsets.US_ASCII));
+            client.ownEnd = roundLength;
             room.add(client);
         } catch (IOException e) {
             log("could not register a new client: " + e.getMessage());
@@ -202,8 +292,12 @@ public class Chat {
     void refuse(SocketChannel channel) {
         String peer = address(channel.socket().getRemoteSocketAddress());
         try {
+            channel.configureBlocking(false);
             channel.write(text("room is full\n"));                          // 13 bytes fit any empty send buffer
-            channel.shutdownOutput();
+            channel.shutdownOutput();                                       // shutdown(SHUT_WR): the FIN follows them
+            // Closing with unread input sends a reset, which can destroy the message on its
+            // way (RFC 2525 2.17): read what has arrived so far, without waiting for more.
+            for (int i = 0; i < 8 && channel.read(ByteBuffer.allocate(8192)) > 0; i++) continue;
         } catch (IOException e) {
             // it hung up already; closing below is all there is to do
         }
@@ -211,35 +305,53 @@ public class Chat {
         log(peer + " refused: room is full (" + maxRoomSize + ")");
     }
 
-    /** Reads what the client sent and broadcasts each complete line, or a full piece of a long one. */
+    /** Reads what the client sent, at most READS_PER_ROUND buffers a round, so that no one holds up the room. */
     void read(Client client) {
-        int n;
-        try {
-            n = client.channel.read(client.line);                           // recv(): at most what fits in the line
-        } catch (IOException e) {
-            leave(client, "", e.getMessage());
-            return;
-        }
+        client.ownStart = roundLength;
+        for (int i = 0; i < READS_PER_ROUND && readLines(client); i++) continue;
+        client.ownEnd = roundLength;
+        if (client.ownEnd > client.ownStart) senders.add(client);
+    }
+
+    /** Reads once and frames each complete line, or a full piece of a long one; true if there may be more to read. */
+    boolean readLines(Client client) {
         ByteBuffer line = client.line;
         byte[] bytes = line.array();
+        int before = line.position(), n;
+        try {
+            n = client.channel.read(line);                                  // recv(): at most what fits in the line
+        } catch (IOException e) {
+            leave(client, e.getMessage());
+            return false;
+        }
+        boolean more = n > 0 && !line.hasRemaining();
+        if (n > 0 && (client.telnet != null || Telnet.present(bytes, before, line.position()))) {
+            if (client.telnet == null) client.telnet = new Telnet();
+            line.position(client.telnet.filter(bytes, before, line.position()));  // commands out, answers ready
+            if (client.telnet.answers.size() > 0) send(client, ByteBuffer.wrap(client.telnet.answers.toByteArray()));
+            client.telnet.answers.reset();
+        }
         int start = 0;
         for (int i = 0; i < line.position(); i++) {
             if (bytes[i] != '\n') continue;
             int end = i > start && bytes[i - 1] == '\r' ? i - 1 : i;       // CRLF and LF both end a line
-            broadcast(client, message(client, bytes, start, end));
+            if (end > start || !client.cut) frame(client, bytes, start, end); // the end of a line sent in pieces adds nothing
+            client.cut = false;
             start = i + 1;
         }
-        if (start == 0 && !line.hasRemaining()) {                           // a full line with no end: send a piece
-            start = characterBoundary(bytes, MAX_LINE);
-            broadcast(client, message(client, bytes, 0, start));
+        if (start == 0 && !line.hasRemaining()) {                           // a full line with no end: send a piece,
+            start = characterBoundary(bytes, bytes[MAX_LINE - 1] == '\r' ? MAX_LINE - 1 : MAX_LINE); // keeping a CR that
+            frame(client, bytes, 0, start);                                 // may be the start of its CRLF
+            client.cut = true;
         }
         if (n == -1 && start < line.position()) {                           // EOF after an unfinished line: still send it
-            broadcast(client, message(client, bytes, start, line.position()));
+            frame(client, bytes, start, line.position());
             start = line.position();
         }
         line.limit(line.position()).position(start);
         line.compact();                                                     // keep what follows the last line
-        if (n == -1) leave(client, "", "closed");
+        if (n == -1) leave(client, "closed");
+        return more;
     }
 
     /** Where to cut a full buffer so that no UTF-8 character is split between two pieces. */
@@ -252,64 +364,225 @@ public class Chat {
         return end;                                                         // not UTF-8: cut anywhere
     }
 
-    /** "user N: " and the line as UTF-8 text with every control character but TAB removed. */
-    static ByteBuffer message(Client from, byte[] bytes, int start, int end) {
-        String text = new String(bytes, start, end - start, StandardCharsets.UTF_8); // invalid bytes become U+FFFD
-        StringBuilder message = new StringBuilder(end - start + 16).append("user ").append(from.number).append(": ");
-        for (int i = 0; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (c == '\t' || !Character.isISOControl(c)) message.append(c); // C0, DEL and C1 go
+    /**
+     * Adds "user N: " and the line to this round, as UTF-8 text with every control character
+     * but TAB removed, and the bidirectional controls and line separators too. ASCII, the usual
+     * case, is copied as bytes; anything else is decoded (invalid bytes become U+FFFD).
+     */
+    void frame(Client from, byte[] bytes, int start, int end) {
+        append(from.prefix, 0, from.prefix.length);
+        int text = roundLength, run = start;
+        for (int i = start; i < end; i++) {
+            byte b = bytes[i];
+            if (b < 0) {                                                    // not ASCII: start again, with a String
+                roundLength = text;
+                StringBuilder kept = new StringBuilder(end - start);
+                for (char c : new String(bytes, start, end - start, StandardCharsets.UTF_8).toCharArray()) {
+                    boolean control = c != '\t' && Character.isISOControl(c); // C0, DEL and C1
+                    boolean invisible = c >= '\u2028' && c <= '\u202E' || c >= '\u2066' && c <= '\u2069';
+                    if (!control && !invisible) kept.append(c);
+                }
+                append(kept.append('\n').toString().getBytes(StandardCharsets.UTF_8));
+                return;
+            }
+            if (b < ' ' && b != '\t' || b == 0x7F) {                        // C0 and DEL go
+                append(bytes, run, i - run);
+                run = i + 1;
+            }
         }
-        return text(message.append('\n').toString());
+        append(bytes, run, end - run);
+        append(NEWLINE, 0, 1);
     }
 
-    /** Queues a message for everyone in the room but {@code except}. */
-    void broadcast(Client except, ByteBuffer message) {
+    static final byte[] NEWLINE = {'\n'};
+
+    void append(byte[] bytes) {
+        append(bytes, 0, bytes.length);
+    }
+
+    void append(byte[] bytes, int start, int length) {
+        if (roundLength + length > round.length) round = Arrays.copyOf(round, Math.max(roundLength + length, 2 * round.length));
+        System.arraycopy(bytes, start, round, roundLength, length);
+        roundLength += length;
+    }
+
+    /** Ends a round: drops the clients found too slow or broken, then gives everyone their part of what it produced. */
+    void endRound() {
+        while (roundLength > 0 || !troubled.isEmpty()) {
+            for (Client client : troubled) leave(client, client.trouble);
+            troubled.clear();
+            if (roundLength > 0) deliver();                                 // may find more trouble, and so a new round
+        }
+        long now = System.nanoTime();
+        if (!paused.isEmpty() && now - lastSweep > STALL) {                 // senders wait: on someone who stopped reading?
+            lastSweep = now;
+            for (Client client : room) {
+                if (client.stalled || client.output.isEmpty() || now - client.progress < STALL) continue;
+                client.stalled = true;                                      // it holds no one back from now on,
+                client.output.forEach(Chat::release);                       // and is dropped if it reaches MAX_QUEUED
+            }
+        }
+        for (Iterator<Client> i = paused.iterator(); i.hasNext(); ) {
+            Client client = i.next();
+            if (client.round.held > 0) continue;                            // its lines are still on their way
+            client.paused = false;
+            interest(client);
+            i.remove();
+        }
+    }
+
+    /**
+     * Gives each client in the room its part of this round: all of it but its own lines (and, for
+     * a newcomer, what came before it joined). One shared buffer, one write per client; only what a
+     * socket cannot take now is queued, as a view of the round's bytes. Its senders are then not
+     * read again until every client that is still reading has taken their lines.
+     */
+    void deliver() {
+        int length = roundLength;
+        if (out.capacity() < length) out = ByteBuffer.allocateDirect(Math.max(length, 2 * out.capacity()));
+        out.clear();
+        out.put(round, 0, length);
+        roundLength = 0;                                                    // what happens now is the next round
+        Round batch = new Round();
         for (Client client : room) {
-            if (client != except) send(client, message.duplicate());
+            if (client.ownEnd > client.ownStart) {
+                share(client, client.shareFrom, client.ownStart, batch, length);
+                share(client, client.ownEnd, length, batch, length);
+            } else {
+                share(client, client.shareFrom, length, batch, length);
+            }
+            client.shareFrom = client.ownStart = client.ownEnd = 0;
         }
+        for (Client sender : senders) {
+            sender.round = batch;
+            if (batch.held == 0 || sender.paused || sender.leaving) continue;
+            sender.paused = true;                                           // not read until its lines drain
+            paused.add(sender);
+            interest(sender);
+        }
+        senders.clear();
     }
 
-    /** Queues a message for one client, to be written at the end of this round. */
+    /** Writes bytes [start, end) of the round to a client, or queues them behind what it is owed already. */
+    void share(Client client, int start, int end, Round batch, int length) {
+        if (start >= end) return;
+        out.limit(end).position(start);
+        if (client.output.isEmpty()) {
+            try {
+                client.channel.write(out);                                  // write(): no copy, the buffer is direct
+            } catch (IOException e) {
+                trouble(client, e.getMessage());
+                return;
+            }
+            if (!out.hasRemaining()) return;
+        }
+        if (batch.kept == null) batch.kept = ByteBuffer.allocateDirect(length).put(out.duplicate().limit(length).position(0));
+        queue(client, batch.kept.duplicate().limit(end).position(out.position()), batch);
+    }
+
+    /** Sends a message to one client alone (its welcome, telnet's answers): at once if it is owed nothing, else queued. */
     void send(Client client, ByteBuffer message) {
-        if (client.queued + message.remaining() > MAX_QUEUED) {
-            if (!tooSlow.contains(client)) tooSlow.add(client);             // dropped after this broadcast
+        if (client.output.isEmpty()) {
+            try {
+                client.channel.write(message);                              // write()
+            } catch (IOException e) {
+                trouble(client, e.getMessage());
+                return;
+            }
+            if (!message.hasRemaining()) return;
+        }
+        queue(client, message, null);
+    }
+
+    /** Queues what a client could not take now, counting what it costs in memory; past MAX_QUEUED the client must go. */
+    void queue(Client client, ByteBuffer rest, Round batch) {
+        long cost = rest.remaining() + ENTRY_COST;
+        if (client.queued + cost > MAX_QUEUED) {
+            trouble(client, "too slow");
             return;
         }
-        client.output.add(message);
-        client.queued += message.remaining();
-        if (!client.pending) {
-            client.pending = true;
-            toFlush.add(client);
-        }
+        if (client.output.isEmpty()) client.progress = System.nanoTime();  // it took all it could until now
+        Owed owed = new Owed(rest, client.stalled ? null : batch);
+        if (owed.round != null) owed.round.held += owed.size;
+        client.output.add(owed);
+        client.queued += cost;
+        interest(client);
     }
 
-    /** Writes as much of the client's output as its socket takes now; watches for POLLOUT only while some is left. */
+    static void release(Owed owed) {
+        if (owed.round != null) owed.round.held -= owed.size;
+        owed.round = null;
+    }
+
+    /** Writes as much of the client's queue as its socket takes now, in one gathering write. */
     void flush(Client client) {
-        client.pending = false;
-        if (!client.key.isValid()) return;                                  // it left after output was queued
+        ByteBuffer[] buffers = new ByteBuffer[Math.min(client.output.size(), 1024)]; // IOV_MAX
+        Iterator<Owed> owed = client.output.iterator();
+        for (int i = 0; i < buffers.length; i++) buffers[i] = owed.next().bytes;
         try {
-            long written = client.channel.write(client.output.toArray(new ByteBuffer[0])); // writev()
-            client.queued -= written;
-            while (!client.output.isEmpty() && !client.output.peek().hasRemaining()) client.output.poll();
-            client.key.interestOps(client.output.isEmpty() ? SelectionKey.OP_READ : SelectionKey.OP_READ | SelectionKey.OP_WRITE);
+            if (client.channel.write(buffers) == 0) return;                 // writev()
         } catch (IOException e) {
-            leave(client, "", e.getMessage());
-            dropTooSlow();
+            leave(client, e.getMessage());
+            return;
         }
+        client.progress = System.nanoTime();
+        while (!client.output.isEmpty() && !client.output.peek().bytes.hasRemaining()) {
+            Owed done = client.output.poll();
+            release(done);
+            client.queued -= done.size + ENTRY_COST;
+        }
+        if (client.output.isEmpty()) client.stalled = false;
+        if (client.leaving && client.output.isEmpty()) end(client, true);  // all it was owed is sent: now the FIN
+        else interest(client);
     }
 
-    void dropTooSlow() {
-        for (Client client; (client = tooSlow.poll()) != null; ) leave(client, " (too slow)", "too slow");
+    /** Watches a client for input unless it is paused or leaving, and for POLLOUT only while it is owed output. */
+    static void interest(Client client) {
+        if (!client.key.isValid()) return;
+        int read = client.paused || client.leaving ? 0 : SelectionKey.OP_READ;
+        client.key.interestOps(read | (client.output.isEmpty() ? 0 : SelectionKey.OP_WRITE));
     }
 
-    /** Takes a client out of the room, closes its socket and tells everyone left. */
-    void leave(Client client, String note, String why) {
+    void trouble(Client client, String why) {
+        if (client.trouble != null) return;
+        client.trouble = why;
+        troubled.add(client);
+    }
+
+    /**
+     * Takes a client out of the room; everyone left is told at the end of this round, together
+     * with everyone else who left in it. On EOF it still gets what it is owed, then a FIN.
+     */
+    void leave(Client client, String why) {
+        if (client.leaving) {                                               // broke while it was sent what it was owed
+            end(client, false);
+            return;
+        }
         if (!room.remove(client)) return;                                   // already gone
-        client.key.cancel();
-        close(client.channel);                                              // close(): its unsent output is dropped
+        client.leaving = true;
+        comings++;
         log(client.address + " closed (user " + client.number + ": " + why + ")");
-        broadcast(null, text("user " + client.number + " disconnected" + note + "\n"));
+        boolean slow = why.equals("too slow"), eof = why.equals("closed");
+        append(("user " + client.number + " disconnected" + (slow ? " (too slow)" : "") + "\n").getBytes(StandardCharsets.US_ASCII));
+        client.output.forEach(Chat::release);                               // no sender waits on it any more
+        if (eof && !client.output.isEmpty()) interest(client);             // POLLOUT only, until its queue is empty
+        else end(client, false);                                            // owed nothing: close() sends the FIN
+    }
+
+    /** Closes a client's socket, after a FIN if it owes us nothing more; whatever is still queued for it is dropped. */
+    void end(Client client, boolean fin) {
+        if (!client.key.isValid()) return;                                  // ended already
+        try {
+            if (fin) client.channel.shutdownOutput();                       // shutdown(SHUT_WR)
+        } catch (IOException e) {
+            // it is gone already: closing is all there is to do
+        }
+        client.output.forEach(Chat::release);
+        client.key.cancel();
+        // close(): Java's queue is dropped, but what the kernel holds still goes out,
+        // unless unread input turns the close into a reset.
+        close(client.channel);
+        connected--;
     }
 
     static ByteBuffer text(String s) {
@@ -325,6 +598,110 @@ public class Chat {
         }
         usageError("bad MAX_ROOM_SIZE '" + arg + "' (want 1 or more)");
         return -1;
+    }
+
+    /**
+     * Just enough telnet (RFC 854) for the telnet client to work: commands are taken out of the
+     * input and answered, never broadcast. The only option agreed to is BINARY from the client
+     * (it then sends UTF-8 as typed); the server's own output stays NVT text, which telnet shows
+     * as it comes (in binary it would stop the terminal from turning \n into a new line). Chat's
+     * output is UTF-8, which never contains 0xFF, so nothing in it needs escaping as IAC IAC.
+     */
+    static final class Telnet {
+        static final int IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240;
+        static final int IP = 244, AO = 245, BREAK = 243, ABORT = 238, SUSP = 237, EOF = 236; // the lowest command
+        static final int BINARY = 0, TIMING_MARK = 6;
+        static final int TEXT = 0, SB_IAC = 1;                    // states beside IAC, a verb, SB
+        static final int OFF = 0, ASKED = 1, ON = 2;
+        final ByteArrayOutputStream answers = new ByteArrayOutputStream();
+        boolean recognised;
+        int state = TEXT, binary = OFF;                           // binary: the client's side of BINARY
+
+        static boolean present(byte[] bytes, int start, int end) {
+            for (int i = start; i < end; i++) if (bytes[i] == (byte) IAC) return true;
+            return false;
+        }
+
+        /** Takes the telnet commands out of bytes [start, end), in place, and returns where the text now ends. */
+        int filter(byte[] bytes, int start, int end) {
+            if (state == TEXT && !present(bytes, start, end)) return end;   // the usual case: text alone
+            int to = start;
+            for (int i = start; i < end; i++) {
+                int b = bytes[i] & 0xFF;
+                switch (state) {
+                    case TEXT -> {
+                        if (b == IAC) state = IAC;
+                        else bytes[to++] = (byte) b;
+                    }
+                    case IAC -> {
+                        state = TEXT;
+                        if (b == IAC || b < EOF) {                           // IAC IAC is the byte 0xFF; before what
+                            bytes[to++] = (byte) b;                          // is no command, IAC is dropped
+                        } else {
+                            if (!recognised) {                               // telnet: ask for 8-bit input
+                                recognised = true;
+                                binary = ASKED;
+                                answer(DO, BINARY);
+                            }
+                            if (b >= WILL || b == SB) state = b;             // a verb, or a subnegotiation to skip
+                            else if (typed(b) > 0 && insideCharacter(bytes, to)) bytes[to++] = (byte) typed(b);
+                        }
+                    }
+                    case WILL, WONT, DO, DONT -> {
+                        negotiate(state, b);
+                        state = TEXT;
+                    }
+                    case SB -> state = b == IAC ? SB_IAC : SB;
+                    case SB_IAC -> state = b == SE ? TEXT : SB;
+                    default -> throw new IllegalStateException("telnet state " + state);
+                }
+            }
+            return to;
+        }
+
+        /**
+         * Until it sends in binary, telnet takes a byte whose low seven bits are ^C, ^O, ^\ or ^Z for
+         * that key, and sends its command instead (inetutils telnet.c, TerminalSpecialChars()). Inside
+         * a UTF-8 character, where no key press can be, such a command is that byte, with its high bit.
+         */
+        static int typed(int command) {
+            return switch (command) {
+                case IP -> 0x83;                                             // ^C
+                case AO -> 0x8F;                                             // ^O
+                case BREAK, ABORT -> 0x9C;                                   // ^\
+                case SUSP -> 0x9A;                                           // ^Z
+                default -> -1;
+            };
+        }
+
+        /** Whether bytes [.., end) end with a UTF-8 lead byte still waiting for some of its continuation bytes. */
+        static boolean insideCharacter(byte[] bytes, int end) {
+            for (int i = end - 1; i >= Math.max(0, end - 3); i--) {
+                int b = bytes[i] & 0xFF;
+                if (b < 0x80) return false;
+                if (b >= 0xC0) return end - i < (b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2);
+            }
+            return false;
+        }
+
+        /** Answers WILL/WONT/DO/DONT: BINARY from the client is agreed, TIMING-MARK is answered, the rest refused. */
+        void negotiate(int verb, int option) {
+            boolean on = verb == WILL || verb == DO;
+            if (option == TIMING_MARK && verb == DO) {
+                answer(WILL, TIMING_MARK);           // every byte before it is handled: the mark ends telnet's flush
+            } else if (option == BINARY && (verb == WILL || verb == WONT)) {
+                if (binary == (on ? OFF : ON)) answer(on ? DO : DONT, BINARY); // a change it asked for; not an answer
+                binary = on ? ON : OFF;
+            } else if (on) {
+                answer(verb == WILL ? DONT : WONT, option); // refused; a WONT or DONT for what is off needs no answer
+            }
+        }
+
+        void answer(int verb, int option) {
+            answers.write(IAC);
+            answers.write(verb);
+            answers.write(option);
+        }
     }
 
     // ---- the same in every server of this collection ----

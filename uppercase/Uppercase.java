@@ -12,6 +12,17 @@
  * Upper case follows Unicode with Locale.ROOT ("straße" becomes "STRASSE" in
  * every locale); bytes that are not UTF-8 come back unchanged.
  *
+ * Telnet works as well as nc. 0xFF never occurs in UTF-8 text: from a client it
+ * starts a telnet command (IAC), which is answered and never upper-cased (IAC
+ * IAC is the byte 0xFF itself). The first command shows the client is telnet:
+ * it is then asked to send in binary (RFC 856), since until then telnet turns
+ * some bytes of UTF-8 into Ctrl-C and the like (in "у", 0x83 becomes IAC IP);
+ * such a command arriving inside a character is that byte, and is put back.
+ * TIMING-MARK is answered (RFC 860) so that Ctrl-C never freezes the screen,
+ * IP itself means nothing here, every other option is refused, and 0xFF in the
+ * answer goes to telnet as IAC IAC. nc users never send a command and never get
+ * a telnet byte.
+ *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
  *
@@ -19,7 +30,9 @@
  *          nc localhost 1067
  */
 import java.io.BufferedOutputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
+import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -58,7 +71,7 @@ public class Uppercase {
     static final int DEFAULT_PORT = 1067;
     static final String USAGE = """
             usage: java uppercase/Uppercase.java [PORT]
-            The upper-case service: text each client sends comes back in upper case (UTF-8, Unicode rules).
+            The upper-case service: text each client sends (with nc or telnet) comes back in upper case (UTF-8, Unicode rules).
               PORT  port to listen on (default 1067; 0 picks a free one)
             example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067""";
 
@@ -129,26 +142,30 @@ public class Uppercase {
 
     /** The article's service(in, out): upper-cases what arrives, as it arrives, until EOF. */
     static long service(InputStream in, OutputStream out) throws IOException {
-        return service(in, out, false);
+        return service(in, out, false, new Telnet());
     }
 
     /** Upper-cases until EOF or, {@code streaming}, until nothing more is waiting; returns the bytes read. */
-    static long service(InputStream in, OutputStream out, boolean streaming) throws IOException {
+    static long service(InputStream in, OutputStream out, boolean streaming, Telnet telnet) throws IOException {
+        OutputStream text = telnet.escaping(out);
         byte[] buffer = new byte[streaming ? LARGE_BUFFER : SMALL_BUFFER];
         int kept = 0; // bytes of a character cut off by the last read, waiting for the rest
         long total = 0;
         for (int n; (n = in.read(buffer, kept, buffer.length - kept)) != -1; ) {
             total += n;
-            int end = kept + n;
-            kept = upperCase(buffer, end, out);
+            boolean full = kept + n == buffer.length;
+            int end = telnet.filter(buffer, kept, kept + n);             // telnet's commands out, their answers
+            telnet.answers.writeTo(out);                                 // ready to go first
+            telnet.answers.reset();
+            kept = upperCase(buffer, end, text);
             out.flush();                                                 // answer now, not at the next newline
             System.arraycopy(buffer, end - kept, buffer, 0, kept);
             if (kept > 0) continue;                                      // the rest of a character comes next
             boolean more = in.available() > 0;                           // ioctl(FIONREAD)
             if (streaming && !more) return total;                        // waiting again: back to the small buffer
-            if (!streaming && more && end == buffer.length) total += onPlatformThread(() -> service(in, out, true));
+            if (!streaming && more && full) total += onPlatformThread(() -> service(in, out, true, telnet));
         }
-        out.write(buffer, 0, kept);                                      // cut off for good: not UTF-8, sent as is
+        text.write(buffer, 0, kept);                                     // cut off for good: not UTF-8, sent as is
         out.flush();
         return total;
     }
@@ -272,6 +289,143 @@ public class Uppercase {
             return Thread::new;
         }
     }
+
+    /**
+     * Just enough telnet (RFC 854) for the telnet client to work: commands are taken out of the
+     * input and answered, never upper-cased. The only option agreed to is BINARY from the client
+     * (it then sends UTF-8 as typed); the server's own output stays NVT text, which telnet shows
+     * as it comes (in binary it would stop the terminal from turning \n into a new line).
+     */
+    static final class Telnet {
+        static final int IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240;
+        static final int IP = 244, AO = 245, BREAK = 243, ABORT = 238, SUSP = 237, EOF = 236; // the lowest command
+        static final int BINARY = 0, TIMING_MARK = 6;
+        static final int TEXT = 0, SB_IAC = 1;                    // states beside IAC, a verb, SB
+        static final int OFF = 0, ASKED = 1, ON = 2;
+        final ByteArrayOutputStream answers = new ByteArrayOutputStream();
+        boolean recognised;
+        int state = TEXT, binary = OFF;                           // binary: the client's side of BINARY
+
+        static boolean present(byte[] bytes, int start, int end) {
+            for (int i = start; i < end; i++) if (bytes[i] == (byte) IAC) return true;
+            return false;
+        }
+
+        /** Takes the telnet commands out of bytes [start, end), in place, and returns where the text now ends. */
+        int filter(byte[] bytes, int start, int end) {
+            if (state == TEXT && !present(bytes, start, end)) return end;   // the usual case: text alone
+            int to = start;
+            for (int i = start; i < end; i++) {
+                int b = bytes[i] & 0xFF;
+                switch (state) {
+                    case TEXT -> {
+                        if (b == IAC) state = IAC;
+                        else bytes[to++] = (byte) b;
+                    }
+                    case IAC -> {
+                        state = TEXT;
+                        if (b == IAC || b < EOF) {                           // IAC IAC is the byte 0xFF; before what
+                            bytes[to++] = (byte) b;                          // is no command, IAC is dropped
+                        } else {
+                            if (!recognised) {                               // telnet: ask for 8-bit input
+                                recognised = true;
+                                binary = ASKED;
+                                answer(DO, BINARY);
+                            }
+                            if (b >= WILL || b == SB) state = b;             // a verb, or a subnegotiation to skip
+                            else if (typed(b) > 0 && insideCharacter(bytes, to)) bytes[to++] = (byte) typed(b);
+                        }
+                    }
+                    case WILL, WONT, DO, DONT -> {
+                        negotiate(state, b);
+                        state = TEXT;
+                    }
+                    case SB -> state = b == IAC ? SB_IAC : SB;
+                    case SB_IAC -> state = b == SE ? TEXT : SB;
+                    default -> throw new IllegalStateException("telnet state " + state);
+                }
+            }
+            return to;
+        }
+
+        /**
+         * Until it sends in binary, telnet takes a byte whose low seven bits are ^C, ^O, ^\ or ^Z for
+         * that key, and sends its command instead (inetutils telnet.c, TerminalSpecialChars()). Inside
+         * a UTF-8 character, where no key press can be, such a command is that byte, with its high bit.
+         */
+        static int typed(int command) {
+            return switch (command) {
+                case IP -> 0x83;                                             // ^C
+                case AO -> 0x8F;                                             // ^O
+                case BREAK, ABORT -> 0x9C;                                   // ^\
+                case SUSP -> 0x9A;                                           // ^Z
+                default -> -1;
+            };
+        }
+
+        /** Whether bytes [.., end) end with a UTF-8 lead byte still waiting for some of its continuation bytes. */
+        static boolean insideCharacter(byte[] bytes, int end) {
+            for (int i = end - 1; i >= Math.max(0, end - 3); i--) {
+                int b = bytes[i] & 0xFF;
+                if (b < 0x80) return false;
+                if (b >= 0xC0) return end - i < (b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2);
+            }
+            return false;
+        }
+
+        /** Answers WILL/WONT/DO/DONT: BINARY from the client is agreed, TIMING-MARK is answered, the rest refused. */
+        void negotiate(int verb, int option) {
+            boolean on = verb == WILL || verb == DO;
+            if (option == TIMING_MARK && verb == DO) {
+                answer(WILL, TIMING_MARK);           // every byte before it is handled: the mark ends telnet's flush
+            } else if (option == BINARY && (verb == WILL || verb == WONT)) {
+                if (binary == (on ? OFF : ON)) answer(on ? DO : DONT, BINARY); // a change it asked for; not an answer
+                binary = on ? ON : OFF;
+            } else if (on) {
+                answer(verb == WILL ? DONT : WONT, option); // refused; a WONT or DONT for what is off needs no answer
+            }
+        }
+
+        void answer(int verb, int option) {
+            answers.write(IAC);
+            answers.write(verb);
+            answers.write(option);
+        }
+
+        /** {@code out}, doubling 0xFF (IAC IAC) once the client is telnet, so that no byte of text is taken for a command. */
+        OutputStream escaping(OutputStream out) {
+            return new Escaping(out, this);
+        }
+
+        static final class Escaping extends FilterOutputStream {
+            final Telnet telnet;
+
+            Escaping(OutputStream out, Telnet telnet) {
+                super(out);
+                this.telnet = telnet;
+            }
+
+            @Override
+            public void write(byte[] bytes, int start, int length) throws IOException {
+                int run = start, end = start + length;
+                for (int i = start; i < end && telnet.recognised; i++) {
+                    if (bytes[i] != (byte) IAC) continue;
+                    out.write(bytes, run, i + 1 - run);                  // up to and with the 0xFF,
+                    run = i;                                             // which starts the next run too
+                }
+                out.write(bytes, run, end - run);
+            }
+
+            @Override
+            public void write(int b) throws IOException {
+                write(new byte[] {(byte) b}, 0, 1);
+            }
+        }
+    }
+
+    // Loaded now, with Uppercase: compiled, each nested class is a file of its own, which a client's
+    // thread could not open once clients have taken every file descriptor.
+    static final Class<?>[] TELNET = {Telnet.class, Telnet.Escaping.class};
 
     // ---- the same in every server of this collection ----
 

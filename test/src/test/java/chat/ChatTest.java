@@ -41,7 +41,7 @@ class ChatTest {
 
     /** A member of the room: connected, greeted, and knowing its number. */
     static class Member extends LineClient {
-        final int number;
+        final long number;
         final int roomSize;
 
         Member(int port) {
@@ -53,7 +53,7 @@ class ChatTest {
             String greeting = readLine();
             Matcher m = GREETING.matcher(String.valueOf(greeting));
             if (!m.matches()) throw new AssertionError("not a greeting: " + greeting);
-            number = Integer.parseInt(m.group(1));
+            number = Long.parseLong(m.group(1));
             roomSize = Integer.parseInt(m.group(2));
         }
     }
@@ -121,7 +121,8 @@ class ChatTest {
                     "\r\nuser 1: fake\n",                   // CRLF alone, then a fake line
                     "ok\ruser 1: fake too\n",               // a lone CR to overwrite the prefix
                     "bell\u0007 del\u007f tab\tend\n");
-            byte[] c1AndInvalid = {'c', '1', (byte) 0xC2, (byte) 0x9B, '3', '1', 'm', ' ', (byte) 0xFF, (byte) 0xC0, '!', '\n'};
+            // 0xFE and 0xC0 are never UTF-8 (0xFF would be too, but it starts a telnet command)
+            byte[] c1AndInvalid = {'c', '1', (byte) 0xC2, (byte) 0x9B, '3', '1', 'm', ' ', (byte) 0xFE, (byte) 0xC0, '!', '\n'};
             Net.write(a.socket, hostile);
             Net.write(a.socket, c1AndInvalid);
             String prefix = "user " + a.number + ": ";
@@ -137,6 +138,94 @@ class ChatTest {
                 String got = b.readLine();
                 assertEquals(line, got);
                 assertTrue(got.chars().noneMatch(c -> c != '\t' && Character.isISOControl(c)), got);
+            }
+        }
+    }
+
+    @Test
+    void bidirectionalControlsAndLineSeparatorsAreRemoved() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.send("abc\u202Edcba\u202C \u2066iso\u2069 \u202A\u202B\u202D one\u2028two\u2029three \u2067\u2068.\n");
+            assertEquals("user " + a.number + ": abcdcba iso  onetwothree .", b.readLine());
+        }
+    }
+
+    @Test
+    void aLineOfExactly4096BytesIsOneMessageWithLfOrCrlf() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String exact = "e".repeat(4096), crlf = "c".repeat(4095);
+            a.send(exact + "\n" + crlf + "\r\n" + "after\n");
+            String prefix = "user " + a.number + ": ";
+            assertEquals(prefix + exact, b.readLine());
+            assertEquals(prefix + crlf, b.readLine());
+            assertEquals(prefix + "after", b.readLine()); // no empty message for either line end
+        }
+    }
+
+    @Test
+    void aLongLineIsNeverCutInsideACharacter() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String line = "x" + "ж".repeat(3000) + "\n";                 // 6001 bytes: byte 4096 is inside a "ж"
+            a.send(line);
+            String prefix = "user " + a.number + ": ";
+            String first = b.readLine(), second = b.readLine();
+            assertEquals(prefix + "x" + "ж".repeat(2047), first);       // 4095 bytes, whole characters
+            assertEquals(prefix + "ж".repeat(953), second);
+        }
+    }
+
+    @Test
+    void anUnfinishedLastLineIsSentAtEof() throws Exception {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.send("one\nno newline at the end");
+            a.socket.shutdownOutput();
+            assertEquals("user " + a.number + ": one", b.readLine());
+            assertEquals("user " + a.number + ": no newline at the end", b.readLine());
+            assertEquals("user " + a.number + " disconnected", b.readLine());
+        }
+    }
+
+    /**
+     * A client that reads slowly and then half-closes gets every line it was owed, and then EOF.
+     * The sender is held to the slow reader's pace meanwhile, so nothing piles up to the 1 MiB cap.
+     */
+    @Test
+    void aSlowReaderThatHalfClosesGetsEveryLineItWasOwed() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0")) {
+            Socket raw = new Socket();
+            raw.setReceiveBufferSize(4096);
+            raw.connect(new InetSocketAddress("127.0.0.1", room.port()));
+            raw.setSoTimeout(Net.READ_TIMEOUT_MS);
+            try (Member slow = new Member(raw); Member sender = new Member(room.port()); Member witness = new Member(room.port())) {
+                slow.readLine(); slow.readLine(); sender.readLine();          // join lines
+                int lines = 5000;
+                String body = "x".repeat(1000);
+                CompletableFuture<Void> send = inThread(() -> {
+                    for (int i = 0; i < lines; i++) sender.send(i + " " + body + "\n");
+                });
+                java.io.InputStream in = raw.getInputStream();
+                java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
+                byte[] chunk = new byte[16 * 1024];
+                CompletableFuture<Void> witnessed = inThread(
+                        () -> witness.skipUntil("user " + sender.number + ": " + (lines - 1) + " " + body));
+                while (!witnessed.isDone()) {                                  // about 1.6 MB/s, far below the sender's pace
+                    int n = in.read(chunk);
+                    if (n < 0) break;
+                    got.write(chunk, 0, n);
+                    Thread.sleep(10); // the scenario: a slow reader, not synchronisation
+                }
+                witnessed.join();
+                send.join();
+                raw.shutdownOutput();                                          // EOF: it leaves, owed everything sent
+                in.transferTo(got);                                            // to the server's FIN
+                String[] received = got.toString(StandardCharsets.UTF_8).split("\n");
+                int next = 0;
+                for (String line : received) {
+                    if (line.equals("user " + sender.number + ": " + next + " " + body)) next++;
+                    else assertFalse(line.startsWith("user " + sender.number + ": "), "out of order: " + line.substring(0, 30));
+                }
+                assertEquals(lines, next, "lines the half-closing client received");
+                room.awaitLog("user " + slow.number + ": closed");
             }
         }
     }
@@ -280,6 +369,28 @@ class ChatTest {
         } finally {
             idle.forEach(LineClient::close);
         }
+    }
+
+    /** Runs {@code task} on a thread of its own (the common pool has a single thread on a 2-core machine). */
+    static <T> CompletableFuture<T> inThread(java.util.function.Supplier<T> task) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread thread = new Thread(() -> {
+            try {
+                result.complete(task.get());
+            } catch (Throwable e) {
+                result.completeExceptionally(e);
+            }
+        });
+        thread.setDaemon(true);
+        thread.start();
+        return result;
+    }
+
+    static CompletableFuture<Void> inThread(Runnable task) {
+        return inThread(() -> {
+            task.run();
+            return null;
+        });
     }
 
     static byte[] concat(String... parts) {

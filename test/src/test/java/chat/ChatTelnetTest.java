@@ -1,0 +1,118 @@
+package chat;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import chat.ChatTest.Member;
+import harness.Net;
+import harness.Program;
+import harness.Pty;
+import java.io.ByteArrayOutputStream;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** telnet as a chat client (README, chat): its commands answered, its UTF-8 whole, nc users untouched. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class ChatTelnetTest {
+    static final int IAC = 255, WILL = 251, WONT = 252, DO = 253, DONT = 254, SB = 250, SE = 240, IP = 244;
+    static final int BINARY = 0, ECHO = 1, TIMING_MARK = 6, TERMINAL_TYPE = 24;
+
+    /**
+     * Each has a byte (0x83, 0x8F, 0x9C, 0x9A) whose low seven bits are Ctrl-C, Ctrl-O, Ctrl-\ or
+     * Ctrl-Z: until it sends in binary, telnet sends the command for that key instead of the byte.
+     */
+    static final String MANGLED = "как у тебя Ŝ Ě ワ";
+
+    Program server;
+
+    @BeforeAll
+    void start() {
+        server = Program.of("chat/Chat.java").start("0");
+    }
+
+    @AfterAll
+    void stop() {
+        server.close();
+    }
+
+    @Test
+    void telnetCommandsAreAnsweredNeverBroadcastAndAByteTelnetTookForCtrlCIsPutBack() throws Exception {
+        try (Member nc = new Member(server.port()); Member telnet = new Member(server.port())) {
+            nc.readLine(); // telnet joined
+            // What inetutils telnet sends for "у\n" before BINARY: d1, then IAC IP and IAC DO TIMING-MARK
+            // in place of 0x83, then CR LF.
+            Net.write(telnet.socket, bytes(0xD1, IAC, IP, IAC, DO, TIMING_MARK, '\r', '\n'));
+            assertEquals("user " + telnet.number + ": у", nc.readLine());
+            assertArrayEquals(bytes(IAC, DO, BINARY, IAC, WILL, TIMING_MARK), Net.readExactly(telnet.socket, 6));
+            // Its answer to BINARY needs none; other options are refused once; a refusal of what
+            // is off, a subnegotiation and IP outside a character mean nothing; IAC IAC is 0xFF.
+            Net.write(telnet.socket, bytes(IAC, WILL, BINARY, IAC, WILL, TERMINAL_TYPE, IAC, DO, ECHO, IAC, DONT, ECHO,
+                    IAC, WONT, TERMINAL_TYPE, IAC, SB, TERMINAL_TYPE, 0, 'x', IAC, IAC, 'y', IAC, SE, IAC, IP,
+                    'o', 'k', IAC, IAC, '\n'));
+            assertEquals("user " + telnet.number + ": ok\uFFFD", nc.readLine());
+            assertArrayEquals(bytes(IAC, DONT, TERMINAL_TYPE, IAC, WONT, ECHO), Net.readExactly(telnet.socket, 6));
+            nc.send("plain\n");
+            assertEquals("user " + nc.number + ": plain", telnet.readLine()); // and nothing else came before it
+        }
+    }
+
+    @Test
+    void twoTelnetUsersTypeAnyScriptAndPressCtrlCAndEveryLineArrivesWhole() throws Exception {
+        Pty.assumeInstalled("telnet");
+        try (Member nc = new Member(server.port()); Pty a = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
+            long na = number(a);
+            nc.skipUntil("user " + na + " joined the chat room");
+            try (Pty b = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
+                long nb = number(b);
+                a.awaitScreen("user " + nb + " joined the chat room");
+                assertEquals("user " + nb + " joined the chat room", nc.readLine());
+                // Ctrl-C makes telnet drop what arrives until the server answers its TIMING-MARK (that
+                // is what Ctrl-C is for), so after it the same user speaks first: once that line has
+                // arrived, the answer has too, and whatever the screen misses after it is lost for good.
+                String[][] turns = {
+                    {"a", MANGLED + " 🙂"},
+                    {"b", "日本語のテキスト, и эмодзи 🙂👍🏽"},           // 本 and テ have 0x9C and 0x83
+                    {"a", "^C"},
+                    {"a", "после Ctrl-C: всё ещё видно " + MANGLED},
+                    {"b", "^C"},
+                    {"b", "中文也可以 ✓ " + MANGLED},
+                    {"a", "и снова " + MANGLED},
+                };
+                for (String[] turn : turns) {
+                    Pty typist = turn[0].equals("a") ? a : b, reader = typist == a ? b : a;
+                    if (turn[1].equals("^C")) {
+                        typist.type("\u0003");                                  // SIGINT: IAC IP, IAC DO TIMING-MARK
+                        continue;
+                    }
+                    typist.type(turn[1] + "\n");
+                    String line = "user " + (typist == a ? na : nb) + ": " + turn[1];
+                    reader.awaitScreen(line + "\r\n");
+                    assertEquals(line, nc.readLine());
+                }
+                nc.send("from nc\n");                                           // both screens still update
+                a.awaitScreen("user " + nc.number + ": from nc\r\n");
+                b.awaitScreen("user " + nc.number + ": from nc\r\n");
+                a.type("bye\n");
+                assertEquals("user " + na + ": bye", nc.readLine());            // exact lines, no telnet byte between
+            }
+        }
+    }
+
+    /** The number in the welcome line on a telnet user's screen. */
+    static long number(Pty telnet) {
+        telnet.awaitScreen(" in the room)\r\n");
+        Matcher m = Pattern.compile("welcome, you are user (\\d+) ").matcher(telnet.screen());
+        if (!m.find()) throw new AssertionError(telnet.screen());
+        return Long.parseLong(m.group(1));
+    }
+
+    static byte[] bytes(int... values) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int v : values) out.write(v);
+        return out.toByteArray();
+    }
+}

@@ -1,0 +1,65 @@
+package uppercase;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import harness.Net;
+import harness.Program;
+import harness.Pty;
+import java.io.ByteArrayOutputStream;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+
+/** telnet as an upper-case client (README, uppercase): its commands answered, never upper-cased; nc untouched. */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class UppercaseTelnetTest {
+    static final int IAC = 255, WILL = 251, WONT = 252, DO = 253, DONT = 254, SB = 250, SE = 240, IP = 244;
+    static final int BINARY = 0, ECHO = 1, TIMING_MARK = 6;
+
+    Program server;
+
+    @BeforeAll
+    void start() {
+        server = Program.of("uppercase/Uppercase.java").start("0");
+    }
+
+    @AfterAll
+    void stop() {
+        server.close();
+    }
+
+    @Test
+    void telnetCommandsAreAnsweredNeverUpperCasedAnd0xFFGoesBackAsIacIac() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            // "у" as inetutils telnet sends it before BINARY: 0x83 became IAC IP, IAC DO TIMING-MARK.
+            Net.write(s, UppercaseTest.bytes(0xD1, IAC, IP, IAC, DO, TIMING_MARK, 'a', IAC, DO, ECHO, IAC, SB, 24, 'q', IAC, SE,
+                    'b', IAC, IAC, 'c', IAC, DONT, ECHO, '\n'));
+            s.shutdownOutput();
+            byte[] expected = UppercaseTest.bytes(IAC, DO, BINARY, IAC, WILL, TIMING_MARK, IAC, WONT, ECHO);
+            ByteArrayOutputStream all = new ByteArrayOutputStream();
+            all.write(expected);
+            all.write("УAB".getBytes(StandardCharsets.UTF_8));
+            all.write(UppercaseTest.bytes(IAC, IAC, 'C', '\n'));
+            assertArrayEquals(all.toByteArray(), Net.readAll(s));
+        }
+    }
+
+    @Test
+    void telnetShowsUpperCasedCyrillicAndStrasseAndAnNcClientGetsNoTelnetByte() throws Exception {
+        Pty.assumeInstalled("telnet");
+        try (Pty telnet = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
+            telnet.awaitScreen("Escape character is");
+            // Each of у, я, Ŝ, Ě, ワ has a byte that telnet takes for Ctrl-C, -O, -\ or -Z until BINARY.
+            telnet.type("как у тебя? straße Ŝ Ě ワ 🙂\n");
+            telnet.awaitScreen("КАК У ТЕБЯ? STRASSE Ŝ Ě ワ 🙂\r\n");
+            telnet.type("\u0003");                                              // Ctrl-C: the screen goes on
+            telnet.type("ещё раз, ß\n");
+            telnet.awaitScreen("ЕЩЁ РАЗ, SS\r\n");
+        }
+        assertEquals("КАК У ТЕБЯ STRASSE\n", UppercaseTest.ask(server.port(), "как у тебя straße\n"));
+    }
+}
