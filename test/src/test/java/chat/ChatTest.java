@@ -89,12 +89,15 @@ class ChatTest {
     }
 
     @Test
-    void aLineSplitAcrossTwoWritesArrivesOnceWhole() throws Exception {
+    void aLineSplitAcrossTwoReadsArrivesOnceWhole() throws Exception {
         try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
             a.readLine(); // b joined
             a.socket.setTcpNoDelay(true);
             a.send("hel");
-            Thread.sleep(200); // the scenario: the rest of the line comes in a later segment
+            // b's line is sent after "hel" has arrived, so once it has gone round, the server has
+            // read "hel" on its own, in the same turn of its loop or before.
+            b.send("ping\n");
+            assertEquals("user " + b.number + ": ping", a.readLine());
             a.send("lo world\n");
             a.send("next\n");
             assertEquals("user " + a.number + ": hello world", b.readLine());
