@@ -279,9 +279,8 @@ public class Chat {
             log("connection from " + client.address + " (user " + client.number + ")");
             int size = room.size() + 1;
             send(client, text("welcome, you are user " + client.number + " (" + size + (size == 1 ? " user" : " users") + " in the room)\n"));
-            client.shareFrom = client.ownStart = roundLength;               // it gets what follows its own notice
             append(("user " + client.number + " joined the chat room\n").getBytes(StandardCharsets.US_ASCII));
-            client.ownEnd = roundLength;
+            client.shareFrom = roundLength;                                 // it gets what follows its own notice
             room.add(client);
         } catch (IOException e) {
             log("could not register a new client: " + e.getMessage());

@@ -123,6 +123,38 @@ class ChatLoadTest {
      * that floods short lines fit in a small heap. The non-readers are dropped as too slow, and
      * a pair that arrives afterwards can talk.
      */
+    /**
+     * In a storm of joins a newcomer's first line can come in the same turn of the loop as its join:
+     * it must get neither its own join notice nor its own line, and everyone else gets both.
+     */
+    @Test
+    void newcomersWhoSpeakAtOnceInAJoinStormNeverHearThemselves() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0", "1000")) {
+            List<SocketChannel> clients = new ArrayList<>();
+            try {
+                for (int i = 0; i < 300; i++) {                                  // connect and speak at once,
+                    SocketChannel c = SocketChannel.open(new InetSocketAddress("127.0.0.1", room.port()));
+                    c.socket().setSoTimeout(Net.READ_TIMEOUT_MS);
+                    c.write(ByteBuffer.wrap(("hello from " + c.socket().getLocalPort() + "\n").getBytes()));
+                    clients.add(c);                                              // before reading anything
+                }
+                try (Member last = new Member(room.port())) {
+                    last.send("that is all\n");
+                    for (SocketChannel c : clients) {
+                        Member m = new Member(c.socket());
+                        String mine = "hello from " + c.socket().getLocalPort();
+                        for (String line; !(line = m.readLine()).equals("user " + last.number + ": that is all"); ) {
+                            assertFalse(line.equals("user " + m.number + " joined the chat room") || line.endsWith(": " + mine),
+                                    "user " + m.number + " got its own: " + line);
+                        }
+                    }
+                }
+            } finally {
+                for (SocketChannel c : clients) c.close();
+            }
+        }
+    }
+
     @Test
     void nonReadersAndAFlooderFitInASmallHeap() throws Exception {
         try (Program room = Program.of("chat/Chat.java").jvm("-Xmx96m").start("0")) {
