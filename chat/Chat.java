@@ -79,7 +79,7 @@ public class Chat {
             A chat room: each line a client sends (with nc or telnet) goes to every other client as "user N: line".
               PORT           port to listen on (default 9040; 0 picks a free one)
               MAX_ROOM_SIZE  clients allowed at once; the next one is told "room is full" (default 256)
-            example: java chat/Chat.java 9040 256 & nc localhost 9040""";
+            example: java chat/Chat.java 9040 256, then in two other terminals: nc localhost 9040""";
 
     static final int MAX_LINE = 4096;         // a longer line goes out in pieces of this many bytes
     static final int SEND_BUFFER = 64 << 10;  // the kernel's part of a client's output
