@@ -89,7 +89,7 @@ public class Echo {
                 ? listener                                               // inetd wait, systemd Accept=no
                 : listenTcpAndUdp(port);
         ThreadFactory threads = clientThreads();
-        warmUp(threads);
+        warmUp(virtualThreads ? threads : null);
         System.out.println("listening on " + address(server.getLocalAddress()));
         try (server) {
             long lastWarning = System.nanoTime() - 1_000_000_000L;
@@ -271,27 +271,25 @@ public class Echo {
     }
 
     /**
-     * One connection over loopback, read on a thread like a client's, before any client comes.
-     * What the JDK sets up on first use is set up now (closing a socket; on JDK 21+ the pollers
-     * that wake a blocked virtual thread): set up first during a flood of clients that took
-     * every file descriptor, it would fail, and a class that fails to initialise fails for good.
+     * One connection over loopback before any client comes, so that what the JDK sets up on first
+     * use is set up now: the code that closes a socket and, given virtual threads, the pollers that
+     * wake one blocked in read(). Set up for the first time during a flood of clients that took
+     * every file descriptor, they would fail, and a class that fails to initialise fails for good.
      */
-    static void warmUp(ThreadFactory threads) throws IOException {
+    static void warmUp(ThreadFactory virtualThreads) throws IOException {
         try (ServerSocketChannel listener = ServerSocketChannel.open().bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
              SocketChannel client = SocketChannel.open(listener.getLocalAddress())) { // never accepted, never sent to
-            client.socket().setSoTimeout(1);                         // so the read waits 1 ms, then gives up
-            Thread reader = threads.newThread(() -> {
+            if (virtualThreads == null) return;
+            Thread reader = virtualThreads.newThread(() -> {
                 try {
-                    client.socket().getInputStream().read();
+                    client.read(ByteBuffer.allocate(1));
                 } catch (IOException e) {
-                    // the time-out, as planned
+                    // closed below, as planned
                 }
             });
             reader.start();
-            reader.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+            while (reader.isAlive() && reader.getState() != Thread.State.WAITING) pause(1); // until it is parked
+        }                                                            // closing the client ends its read
     }
 
     /**
