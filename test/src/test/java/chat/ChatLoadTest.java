@@ -27,8 +27,10 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Isolated;
 
 /** Chat with many clients at once: storms of departures, many senders, non-readers and a flooder (README, chat). */
+@Isolated // it times what it proves: other tests beside it would be in the figure
 class ChatLoadTest {
     @Test
     void twoThousandLeaveAtOnceAndEveryoneLeftHearsEachDepartureExactlyOnce() {

@@ -14,11 +14,14 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** The rules of SPEC.md that every program keeps: help, bad arguments, a port in use. */
+/** The rules every program keeps (README: "Every program follows the same rules"): help, bad arguments, a port in use. */
+@Execution(ExecutionMode.CONCURRENT) // each test starts a program of its own
 class CommonRulesTest {
     static List<Programs.Server> programs() {
         return Programs.ALL;

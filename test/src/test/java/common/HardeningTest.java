@@ -26,10 +26,13 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Execution;
+import org.junit.jupiter.api.parallel.ExecutionMode;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-/** Every server survives exhaustion, garbage, churn, slow clients and signals (RELIABILITY.md 8, 9, 15). */
+/** Every server survives exhaustion, garbage, churn, slow clients and signals (README: "Every program follows the same rules"). */
+@Execution(ExecutionMode.CONCURRENT) // each test starts servers of its own
 class HardeningTest {
     /**
      * Descriptors the JDK may open once, on first need, and keep (on JDK 21+ the pollers

@@ -17,15 +17,17 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.parallel.Isolated;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * Echo and Uppercase, the thread-per-client servers, under what kills or stalls such servers:
  * clients that stream without pause, running out of threads or descriptors, bursts that leave
- * buffers behind (RELIABILITY.md rows 16 to 18 and 26). The JDK-specific ones matter on the
+ * buffers behind (README: "Every program follows the same rules"). The JDK-specific ones matter on the
  * newest JDK, where clients have virtual threads; on JDK 17 they hold as well.
  */
+@Isolated // it times what it proves: other tests beside it would be in the figure
 class ThreadPerClientTest {
     /**
      * Virtual threads are not time-sliced: a client whose socket always has data never blocks,
@@ -117,7 +119,7 @@ class ThreadPerClientTest {
     }
 
     /**
-     * A burst must not leave a client holding a large buffer once it waits again (RELIABILITY 26):
+     * A burst must not leave a client holding a large buffer once it waits again:
      * 2000 clients that each sent 64 KiB once cost at most 20 KB each. The heap is fixed and
      * touched at start, so what grows is memory outside it: direct buffers and thread stacks.
      */
