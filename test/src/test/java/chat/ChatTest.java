@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import harness.LineClient;
 import harness.Net;
 import harness.Program;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -340,6 +341,31 @@ class ChatTest {
             b.skipUntil("user " + a.number + ": still open");
             c.skipUntil("user " + a.number + ": still open");
             room.awaitLog("refused: room is full (3)");
+        }
+    }
+
+    /**
+     * A newcomer to a full room that talks before it reads still gets "room is full" and a clean
+     * end: the server's FIN goes before the reset that closing with its unread input sends.
+     */
+    @Test
+    void aNewcomerToAFullRoomWhoTalksFirstStillGetsTheAnswer() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0", "1"); Member only = new Member(room.port())) {
+            for (int i = 0; i < 20; i++) {
+                try (LineClient talker = new LineClient(room.port())) {
+                    CompletableFuture<Void> talking = inThread(() -> {
+                        try {
+                            while (true) talker.socket.getOutputStream().write("hello?\n".repeat(100).getBytes());
+                        } catch (IOException e) {
+                            // turned away, as it should be
+                        }
+                    });
+                    assertEquals("room is full", talker.readLine(), "try " + i);
+                    assertNull(talker.readLine(), "try " + i);                      // EOF, not "Connection reset"
+                    talker.close();
+                    talking.join();
+                }
+            }
         }
     }
 
