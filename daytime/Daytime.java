@@ -136,7 +136,7 @@ public class Daytime {
             int bound = server.socket().getLocalPort();
             DatagramChannel udp = DatagramChannel.open();                // socket(SOCK_DGRAM)
             try {
-                udp.bind(new InetSocketAddress(bound));                  // bind(INADDR_ANY), the same number
+                udp.bind(new InetSocketAddress(bound));                  // bind(in6addr_any), the same number
             } catch (BindException e) {
                 udp.close();
                 server.close();

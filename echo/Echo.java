@@ -30,8 +30,8 @@ import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.net.BindException;
-import java.net.InetSocketAddress;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -164,7 +164,7 @@ public class Echo {
             int bound = server.socket().getLocalPort();
             DatagramChannel udp = DatagramChannel.open();                // socket(SOCK_DGRAM)
             try {
-                udp.bind(new InetSocketAddress(bound));                  // bind(INADDR_ANY), the same number
+                udp.bind(new InetSocketAddress(bound));                  // bind(in6addr_any), the same number
             } catch (BindException e) {
                 udp.close();
                 server.close();
