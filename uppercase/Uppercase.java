@@ -10,7 +10,7 @@
  * hold its carrier and keep other clients waiting). TCP keeps no message
  * boundaries, so text is converted as it arrives, never waiting for a newline.
  * Upper case follows Unicode with Locale.ROOT ("straße" becomes "STRASSE" in
- * every locale); bytes that are not UTF-8 come back unchanged.
+ * every locale); bytes that are not UTF-8 come back unchanged, but for 0xFF.
  *
  * Telnet works as well as nc. 0xFF never occurs in UTF-8 text: from a client it
  * starts a telnet command (IAC), which is answered and never upper-cased (IAC
