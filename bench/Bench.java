@@ -1473,6 +1473,8 @@ public class Bench {
         Map<String, List<String>> forms = new LinkedHashMap<>();
         forms.put("compiled (java -cp DIR Echo)", List.of(java(), "-cp", classes.toString(), "Echo"));
         forms.put("source launcher (java echo/Echo.java)", List.of(java(), "echo/Echo.java"));
+        List<String> aot = aotCache(classes);
+        if (aot != null) forms.put("compiled jar with a JDK 25 AOT cache (-XX:AOTCache)", aot);
         Target target = new Target("echo, start-up", "start-up", 0, null, null, null);
         runs(List.of(target), t -> {
             for (var form : forms.entrySet()) {
@@ -1495,6 +1497,36 @@ public class Bench {
             for (var form : forms.entrySet()) record(t, "one JVM per connection (inetd), first byte: " + form.getKey(), "ms", firstByte(form.getValue()));
             record(t, "one JVM per connection (inetd), first byte: cat(1), a C program, for scale", "ms", firstByte(List.of("cat")));
         });
+    }
+
+    /**
+     * On JDK 25 and newer, echo as a jar (an AOT cache takes no class directory)
+     * with an AOT cache (JEP 483, 514) trained by one connection under inetd; the
+     * cache is written as that JVM exits. Its warnings go to stderr: under inetd
+     * stdout is the client.
+     */
+    static List<String> aotCache(Path classes) throws Exception {
+        if (Runtime.version().feature() < 25 || !onPath("systemd-socket-activate")) return null;
+        Path jar = work.resolve("echo.jar"), cache = work.resolve("echo.aot");
+        var jarTool = java.util.spi.ToolProvider.findFirst("jar").orElseThrow(() -> new IOException("this JDK has no jar tool"));
+        if (jarTool.run(System.out, System.err, "cf", jar.toString(), "-C", classes.toString(), ".") != 0) throw new IOException("jar failed");
+        List<String> quiet = List.of("-Xlog:disable", "-Xlog:all=warning:stderr");
+        List<String> training = new ArrayList<>(List.of(java(), "-XX:AOTCacheOutput=" + cache));
+        training.addAll(quiet);
+        training.addAll(List.of("-cp", jar.toString(), "Echo"));
+        firstByte(training);
+        for (long size = -1, deadline = System.nanoTime() + 60_000_000_000L; System.nanoTime() < deadline; Thread.sleep(500)) {
+            long now = Files.exists(cache) ? Files.size(cache) : 0;
+            if (now > 0 && now == size) {
+                List<String> form = new ArrayList<>(List.of(java(), "-XX:AOTCache=" + cache));
+                form.addAll(quiet);
+                form.addAll(List.of("-cp", jar.toString(), "Echo"));
+                return form;
+            }
+            size = now;
+        }
+        note("echo, start-up: no AOT cache was written within 60 s; not measured");
+        return null;
     }
 
     /** Under systemd-socket-activate --inetd -a: connect, send a byte, time until it comes back. */
