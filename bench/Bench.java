@@ -538,7 +538,7 @@ public class Bench {
                         if (n < 0) throw new EOFException("the server closed a connection in mid-stream");
                         int offset = (int) (got % expect.length);
                         int at = in.flip().mismatch(want.duplicate().position(offset).limit(offset + n));
-                        if (at >= 0) fail("MISMATCH: byte " + (got + at) + " is not what was sent (is this an echo server?)");
+                        if (at >= 0) fail("MISMATCH: byte " + (got + at) + " is not what should have come back (is this the right server?)");
                         got += n;
                         received.addAndGet(n);
                     }
