@@ -94,6 +94,7 @@ public class Bench {
         System.out.printf(Locale.ROOT, "JDK %s (%s), %d cores, %s, %s scale, %d timed run%s%s%n%n", Runtime.version(),
                 System.getProperty("java.vm.name"), CPUS, LocalDate.now(), scale.name(), runs, runs == 1 ? "" : "s", scale == FULL ? " after a warm-up" : ", cold");
         long start = System.nanoTime();
+        if (given < 0 && (chosen.contains("chat") || chosen.contains("storms"))) compiled("bench", "Bench"); // the relay's copy, from the file as it is now
         for (String workload : chosen) {
             switch (workload) {
                 case "loopback" -> loopback();
