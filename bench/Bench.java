@@ -19,7 +19,7 @@
  * Benchmarks report; they never pass or fail on speed.
  *
  * Try it:  make bench                       (5 timed runs of everything, about 15 minutes)
- *          make bench QUICK=1               (one timed run, smaller rooms: about a minute)
+ *          make bench QUICK=1               (one cold run, smaller rooms: about a minute)
  *          java bench/Bench.java echo chat  (some workloads)
  *          java bench/Bench.java --port 15000 echo   (a server already running, no peers)
  */
@@ -45,9 +45,9 @@ public class Bench {
             usage: java bench/Bench.java [--quick | --smoke] [--runs N] [--port PORT] [WORKLOAD...]
             Load generator for the collection's servers (run from the project root); prints a Markdown table.
               WORKLOAD     loopback, echo, uppercase, daytime, chat, storms, startup (default: all)
-              --quick      one timed run, smaller rooms and storms (about a minute in all)
+              --quick      one cold run, smaller rooms and storms (about a minute in all)
               --smoke      tiny: only proves that each workload runs and checks what it gets
-              --runs N     timed runs after each warm-up (default 5)
+              --runs N     timed runs (default 5, after a warm-up; 1 with --quick or --smoke, cold)
               --port PORT  drive the server listening on 127.0.0.1:PORT instead, with no peers or ceilings
             example: java bench/Bench.java --quick echo""";
     static final List<String> WORKLOADS = List.of("loopback", "echo", "uppercase", "daytime", "chat", "storms", "startup");
