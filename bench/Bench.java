@@ -181,6 +181,13 @@ public class Bench {
         else row(t, measure, unit).values.add(value);
     }
 
+    /** The row a timed run of a server notes things in; for warm-ups and ceilings, one that is never printed. */
+    static Row timedRow(Target t, String measure, String unit) {
+        return warming || t.isCeiling() ? NOWHERE : row(t, measure, unit);
+    }
+
+    static final Row NOWHERE = new Row("", "", "", "");
+
     static void note(String text) {
         if (!notes.contains(text)) notes.add(text);
     }
@@ -684,7 +691,7 @@ public class Bench {
         String measure = "first answer to a new client while 8 stream bulk";
         record(t, measure + ", median", "ms", millis[millis.length / 2]);
         record(t, measure + ", worst", "ms", millis[millis.length - 1]);
-        if (unanswered > 0 && !warming) row(t, measure + ", worst", "ms").notes.add("some new clients got no answer within " + timeoutMillis / 1000 + " s");
+        if (unanswered > 0) timedRow(t, measure + ", worst", "ms").notes.add("some new clients got no answer within " + timeoutMillis / 1000 + " s");
     }
 
     /**
@@ -858,8 +865,8 @@ public class Bench {
      */
     static final class Room implements AutoCloseable {
         final List<Member> members = new ArrayList<>();
-        final Reader[] readers = new Reader[Math.max(2, CPUS)]; // read at once: these members' latencies are timed
-        final Reader later = new Reader(500);                   // reads the others in batches, every 500 ms
+        final Reader[] readers = new Reader[Math.max(2, CPUS) + 1]; // all but the last read at once: their members' latencies are timed
+        final Reader later;                                         // the last reads the others in batches, every 500 ms
         final Target target;
         final int port, timeEvery;
         int timed;
@@ -870,8 +877,8 @@ public class Bench {
             this.target = target;
             this.port = target.port;
             this.timeEvery = timeEvery;
-            for (int i = 0; i < readers.length; i++) (readers[i] = new Reader(0)).start();
-            later.start();
+            for (int i = 0; i < readers.length; i++) (readers[i] = new Reader(i < readers.length - 1 ? 0 : 500)).start();
+            later = readers[readers.length - 1];
         }
 
         Room(Target target) throws Exception {
@@ -889,7 +896,7 @@ public class Bench {
             members.add(m);
             if (isTimed(m)) {
                 timed++;
-                readers[m.id % readers.length].add(m);
+                readers[m.id % (readers.length - 1)].add(m);
             } else {
                 later.add(m);
             }
@@ -940,9 +947,10 @@ public class Bench {
             }
         }
 
-        /** Latency is recorded for lines stamped in [from, to), into fresh histograms. */
+        /** Latency is recorded for lines stamped in [from, to), into fresh histograms, at the timed members. */
         void record(long from, long to) {
             for (Reader r : readers) {
+                if (r == later) continue;
                 r.histogram = new Histogram();
                 r.from = from;
                 r.to = to;
@@ -956,23 +964,18 @@ public class Bench {
         }
 
         long delivered() {
-            long n = later.delivered;
-            for (Reader r : readers) n += r.delivered;
-            return n;
+            return Arrays.stream(readers).mapToLong(r -> r.delivered).sum();
         }
 
         long garbled() {
-            long n = later.garbled;
-            for (Reader r : readers) n += r.garbled;
-            return n;
+            return Arrays.stream(readers).mapToLong(r -> r.garbled).sum();
         }
 
         /** Waits until nothing more arrives for `quietMillis` (at most 10 s). */
         void awaitQuiet(int quietMillis) throws InterruptedException {
             long seen = -1, deadline = System.nanoTime() + 10_000_000_000L;
             while (System.nanoTime() < deadline) {
-                long now = delivered() + garbled() + later.lines;
-                for (Reader r : readers) now += r.lines;
+                long now = delivered() + garbled() + Arrays.stream(readers).mapToLong(r -> r.lines).sum();
                 if (now == seen) return;
                 seen = now;
                 Thread.sleep(quietMillis);
@@ -981,9 +984,7 @@ public class Bench {
 
         @Override
         public void close() throws IOException {
-            List<Reader> all = new ArrayList<>(List.of(readers));
-            all.add(later);
-            for (Reader r : all) {
+            for (Reader r : readers) {
                 r.interrupt();
                 try {
                     r.join(5000);
@@ -992,7 +993,7 @@ public class Bench {
                 }
             }
             for (Member m : members) m.channel.close();
-            for (Reader r : all) r.selector.close();
+            for (Reader r : readers) r.selector.close();
             try {
                 Thread.sleep(100); // ncat --chat quits if a newcomer arrives while it still holds clients that left
             } catch (InterruptedException e) {
@@ -1244,12 +1245,10 @@ public class Bench {
             awaitProgress(watcher, seen, sent::get, new AtomicBoolean());
             room.awaitQuiet(200);
             record(t, measure, "/s", deliveries);
-            if (!warming && !t.isCeiling()) {
-                Row r = row(t, measure, "/s");
-                r.expected += sent.get() * (size - 1);
-                r.lost += sent.get() * (size - 1) - (room.delivered() - base);
-                r.garbled += room.garbled() - garbledBase;
-            }
+            Row r = timedRow(t, measure, "/s");
+            r.expected += sent.get() * (size - 1);
+            r.lost += sent.get() * (size - 1) - (room.delivered() - base);
+            r.garbled += room.garbled() - garbledBase;
         }
     }
 
@@ -1344,9 +1343,10 @@ public class Bench {
         SUSTAINED_FROM.put(t.name, Math.max(5, best / 2)); // the warm-up run finds it first
         String measure = size + " clients: deliveries/s sustained with p99 latency under 100 ms";
         record(t, measure, "/s", best * (size - 1));
-        if (!warming && !t.isCeiling()) row(t, measure, "/s").clientCores = Math.max(row(t, measure, "/s").clientCores, cores);
+        Row r = timedRow(t, measure, "/s");
+        r.clientCores = Math.max(r.clientCores, cores);
         if (best > 0) record(t, "p99 latency at that rate, " + size + " clients", "ms", bestP99 / 1e3);
-        else if (!warming && !t.isCeiling()) row(t, measure, "/s").notes.add("p99 above 100 ms at 5 lines/s already");
+        else r.notes.add("p99 above 100 ms at 5 lines/s already");
     }
 
     static final Map<String, Double> SUSTAINED_FROM = new HashMap<>();
@@ -1433,7 +1433,7 @@ public class Bench {
     static void latency(Target t, String measure, Histogram h, double q) {
         double micros = h.percentile(q);
         if (Double.isFinite(micros)) record(t, measure, "ms", micros / 1e3);
-        else if (!warming && !t.isCeiling()) row(t, measure, "ms").neverArrived = Math.max(row(t, measure, "ms").neverArrived, 1 - h.total / (double) h.expected);
+        else timedRow(t, measure, "ms").neverArrived = Math.max(timedRow(t, measure, "ms").neverArrived, 1 - h.total / (double) h.expected);
     }
 
     /** Latencies in microseconds, in buckets about 1.5% wide. */
@@ -1488,7 +1488,7 @@ public class Bench {
             runs(targets, t -> {
                 for (int n : warming ? new int[] {sizes[0]} : sizes) {
                     if (n >= failedAt.getOrDefault(t, Integer.MAX_VALUE)) {
-                        row(t, "join storm, " + n + " clients", "s").notes.add("not run after a storm of " + failedAt.get(t) + " did not finish");
+                        timedRow(t, "join storm, " + n + " clients", "s").notes.add("not run after a storm of " + failedAt.get(t) + " did not finish");
                         continue;
                     }
                     long offset = t == java && Files.exists(gcLog) ? Files.size(gcLog) : 0;
