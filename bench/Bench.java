@@ -58,7 +58,7 @@ public class Bench {
 
     static final Scale FULL = new Scale("full", 5, 1.0, 10_000, 10, 2_000, 100, 200,
             new int[] {1_000, 5_000, 10_000}, 10_000, 1_000, 200, 3_000_000, 1_000, 20);
-    static final Scale QUICK = new Scale("quick", 1, 0.3, 2_000, 3, 500, 100, 200,
+    static final Scale QUICK = new Scale("quick", 1, 0.2, 2_000, 3, 500, 100, 200,
             new int[] {1_000}, 1_000, 200, 200, 300_000, 200, 4);
     static final Scale SMOKE = new Scale("smoke", 1, 0.1, 200, 1, 50, 20, 20,
             new int[] {50}, 50, 20, 20, 20_000, 20, 2);
