@@ -10,23 +10,36 @@ import org.junit.jupiter.api.Test;
 
 /** The load generator runs every workload against the real servers, and catches a wrong answer. Speeds are not judged. */
 class BenchTest {
+    private static final String FIGURE = "[\\d,.]+ \\S+"; // "1.52 GB/s", "20,000 /s", "0 MB/s"
+
     @Test
     void everyWorkloadReportsItsFiguresAtSmokeScale() {
-        Program bench = Program.of("bench/Bench.java").run(seconds(300), "--smoke", "loopback", "echo", "daytime", "uppercase", "chat");
+        Program bench = Program.of("bench/Bench.java").run(seconds(300), "--smoke", "loopback", "echo", "daytime", "uppercase", "chat", "storms", "startup");
         assertEquals(0, bench.exitCode(seconds(1)), bench.describe());
         List<String> out = bench.stdout();
-        assertTrue(out.contains("| workload | measure | median | of loopback | runs |"), bench.describe());
+        assertTrue(out.contains("| workload | measure | median | min-max | client ceiling | runs | note |"), bench.describe());
         for (String row : List.of(
-                "| loopback | one-way throughput, 1 connection | ",
-                "| echo | bulk, 1 connection | ",
-                "| echo | bulk, 8 connections | ",
-                "| echo | 64-byte round trip, p99 | ",
+                "| loopback | 1 connection, both ways | ",
+                "| echo | bulk, 1 connection: bytes moved, both ways | ",
+                "| echo | bulk, 8 connections: bytes moved, both ways | ",
+                "| echo | 64-byte round trip, ",
+                "| echo | first answer to a new client while 8 stream bulk, median | ",
                 "| echo | memory per idle connection (50 idle) | ",
+                "| echo | memory per idle connection (50 idle, each after echoing 1 KiB once) | ",
                 "| daytime | connections/s, 4 client threads | ",
-                "| uppercase | bulk ASCII, 1 connection | ",
-                "| chat | fan-out deliveries/s, 100 clients | ",
-                "| chat | delivery latency p99, 50 clients | ")) {
-            assertTrue(out.stream().anyMatch(l -> l.startsWith(row) && l.matches(".*\\| [\\d,.]+ \\S+ \\|.*")), "no figure for " + row + "\n" + bench.describe());
+                "| uppercase | bulk ASCII, 1 connection: bytes moved, both ways | ",
+                "| uppercase | upper-casing a stream of ßŉﬃΐ, 1 connection (input) | ",
+                "| chat | fan-out, 20 clients, 10 senders flooding | ",
+                "| chat | burst fan-out, 20 clients, 4 senders writing 16 lines at a time | ",
+                "| chat | delivery latency, 20 clients, 1000 lines/s paced, p99 | ",
+                "| chat | 50 clients: deliveries/s sustained with p99 latency under 100 ms | ",
+                "| chat | join storm, 50 clients | ",
+                "| chat | leave storm, 50 clients: a fresh client's line reaches another | ",
+                "| echo, start-up | launch to ready line, cold: compiled (java -cp DIR Echo) | ")) {
+            assertTrue(out.stream().anyMatch(l -> l.startsWith(row) && l.matches(".*\\| " + FIGURE + " \\|.*")), "no figure for " + row + "\n" + bench.describe());
+        }
+        for (String row : List.of("| echo | bulk, 1 connection: bytes moved, both ways | ", "| chat | fan-out, 20 clients, 10 senders flooding | ")) {
+            assertTrue(out.stream().anyMatch(l -> l.startsWith(row) && l.matches(".*\\| " + FIGURE + " \\| \\d+ \\|.*")), "no client ceiling for " + row + "\n" + bench.describe());
         }
     }
 
