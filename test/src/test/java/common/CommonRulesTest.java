@@ -37,7 +37,7 @@ class CommonRulesTest {
     @MethodSource("programs")
     void helpPrintsUsageToStdoutAndExits0(Programs.Server server) {
         String file = server.file();
-        Program p = Program.source(file).run(Program.START, "--help"); // exactly as a user first runs it
+        Program p = Program.of(file).run(Program.START, "--help");
         assertEquals(0, p.exitCode(seconds(1)), p.describe());
         List<String> out = p.stdout();
         // The same shape for all: usage line(s), one line saying what it is, the arguments
@@ -49,12 +49,16 @@ class CommonRulesTest {
         assertEquals(List.of(), p.stderr());
     }
 
-    /** The source launcher, as the README and each header say to run it; other tests start the compiled form. */
+    /**
+     * Through the source launcher, as the README and each header say to run it (other tests
+     * start the compiled form): the file compiles alone on this JDK, and serves.
+     */
     @ParameterizedTest
     @EnumSource(Servers.class)
     void startedAsUsersStartItEachServerServes(Servers kind) {
         try (Program server = Program.source(kind.file).start(kind.args.toArray(String[]::new))) {
             kind.assertServes(server, seconds(10));
+            assertNoStackTrace(server);
         }
     }
 
