@@ -10,7 +10,6 @@ import harness.Net;
 import harness.Program;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -91,7 +90,7 @@ class ActivationTest {
     @EnumSource(Servers.class)
     void givenAListeningSocketTheServerServesManyClients(Servers kind) throws IOException {
         assumeTrue(Net.onPath("systemd-socket-activate"), "needs systemd-socket-activate (systemd)");
-        int port = freePort();
+        int port = Net.freePort();
         try (Program server = Program.of(kind.file)
                 .wrappedIn("systemd-socket-activate", "--inetd", "--listen=127.0.0.1:" + port).launch()) {
             server.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
@@ -109,7 +108,7 @@ class ActivationTest {
     @EnumSource(Servers.class)
     void givenOneConnectionTheServerServesItThenExits(Servers kind) {
         assumeTrue(Net.onPath("systemd-socket-activate"), "needs systemd-socket-activate (systemd)");
-        int port = freePort();
+        int port = Net.freePort();
         try (Program wrapper = Program.of(kind.file)
                 .wrappedIn("systemd-socket-activate", "--inetd", "--accept", "--listen=127.0.0.1:" + port).launch()) {
             wrapper.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
@@ -131,7 +130,7 @@ class ActivationTest {
     @EnumSource(Servers.class)
     void aClientThatResetsBeforeTheJvmIsUpLeavesNoJvmBehind(Servers kind) {
         assumeTrue(Net.onPath("systemd-socket-activate"), "needs systemd-socket-activate (systemd)");
-        int port = freePort();
+        int port = Net.freePort();
         try (Program wrapper = Program.of(kind.file)
                 .wrappedIn("systemd-socket-activate", "--inetd", "--accept", "--listen=127.0.0.1:" + port).launch()) {
             wrapper.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
@@ -151,7 +150,7 @@ class ActivationTest {
     @EnumSource(Servers.class)
     void logsReachAStderrThatIsASocketOtherThanTheClients(Servers kind) throws IOException {
         assumeTrue(Net.onPath("systemd-socket-activate") && Net.onPath("bash"), "needs systemd-socket-activate (systemd) and bash");
-        int port = freePort();
+        int port = Net.freePort();
         try (ServerSocket journal = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
              Program server = Program.of(kind.file).wrappedIn("systemd-socket-activate", "--inetd", "--listen=127.0.0.1:" + port,
                      "bash", "-c", "exec 2>/dev/tcp/127.0.0.1/" + journal.getLocalPort() + " 1>&2; exec \"$0\" \"$@\"").launch()) {
@@ -175,7 +174,7 @@ class ActivationTest {
     @EnumSource(Servers.class)
     void systemdsFd3IsRefusedWithOneLine(Servers kind) {
         assumeTrue(Net.onPath("systemd-socket-activate"), "needs systemd-socket-activate (systemd)");
-        int port = freePort();
+        int port = Net.freePort();
         try (Program server = Program.of(kind.file).wrappedIn("systemd-socket-activate", "--listen=127.0.0.1:" + port).launch()) {
             server.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
             try (Socket client = Net.connect(port)) { // the first client starts the server
@@ -185,14 +184,6 @@ class ActivationTest {
             }
             assertTrue(server.stderr().contains("error: systemd passed the socket as fd 3 (LISTEN_FDS), which Java cannot take over;"
                     + " use StandardInput=socket in the service, or systemd-socket-activate --inetd"), server.describe());
-        }
-    }
-
-    static int freePort() {
-        try (ServerSocket probe = new ServerSocket(0); DatagramSocket udp = new DatagramSocket(probe.getLocalPort())) {
-            return probe.getLocalPort(); // free for TCP and UDP a moment ago; nothing else here takes ports
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 
@@ -226,7 +217,7 @@ class ActivationTest {
             StringBuilder config = new StringBuilder("defaults\n{\n}\n");
             List<Integer> ports = new ArrayList<>();
             for (Service service : services) {
-                int port = freePort();
+                int port = Net.freePort();
                 ports.add(port);
                 config.append("service s").append(port).append('-').append(service.protocol()).append("\n{\n")
                         .append("    type        = UNLISTED\n")

@@ -12,14 +12,9 @@ import harness.Program;
 import java.io.IOException;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -115,26 +110,9 @@ class UdpTest {
         }
     }
 
-    /**
-     * A UDP socket on the wildcard address (as the servers bind it) whose port number TCP can still bind.
-     * The number lies below the kernel's ephemeral range, so no server or client of a test running
-     * beside this one can take it for TCP between this check and the server's bind.
-     */
+    /** A UDP socket on the wildcard address (as the servers bind it) whose port number TCP can still bind. */
     static DatagramSocket udpPortFreeForTcp() throws IOException {
-        int[] ephemeral = Arrays.stream(Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim().split("\\s+"))
-                .mapToInt(Integer::parseInt).toArray();
-        int low = 20000, high = Math.min(ephemeral[0], 30000);
-        assumeTrue(high > low, "the ephemeral port range starts at " + ephemeral[0] + ", leaving no number below it to use");
-        for (int tries = 0; ; tries++) {
-            int port = ThreadLocalRandom.current().nextInt(low, high);
-            try (ServerSocket tcp = new ServerSocket()) {
-                tcp.setReuseAddress(true);
-                tcp.bind(new InetSocketAddress(port));
-                return new DatagramSocket(port);
-            } catch (IOException e) {
-                if (tries == 100) throw e; // something on this machine holds that number: try another
-            }
-        }
+        return new DatagramSocket(Net.freePort());
     }
 
     /** UDP has a thread of its own: a flood of datagrams does not keep TCP clients waiting. */

@@ -7,6 +7,7 @@ import java.io.UncheckedIOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -18,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import java.util.regex.Pattern;
@@ -205,6 +207,31 @@ public final class Net {
     public static long openFiles(long pid) {
         try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
             return fds.count();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * A port number free a moment ago for both TCP and UDP, for a program that must bind it
+     * itself. It lies below the kernel's ephemeral range, so no server on port 0 or client of
+     * a test running beside this one can take it between this check and the program's bind.
+     */
+    public static int freePort() {
+        try {
+            String range = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0);
+            int low = 20000, high = Math.min(Integer.parseInt(range.trim().split("\\s+")[0]), 30000);
+            for (int tries = 0; ; tries++) {
+                int port = high > low ? ThreadLocalRandom.current().nextInt(low, high) : 0;
+                try (ServerSocket tcp = new ServerSocket(); DatagramSocket udp = new DatagramSocket(null)) {
+                    tcp.setReuseAddress(true);
+                    tcp.bind(new InetSocketAddress(port));
+                    udp.bind(new InetSocketAddress(tcp.getLocalPort()));
+                    return tcp.getLocalPort();
+                } catch (IOException e) {
+                    if (tries == 100) throw e; // something on this machine holds that number: try another
+                }
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
