@@ -9,7 +9,6 @@ import harness.Program;
 import java.io.IOException;
 import java.lang.reflect.Field;
 import java.net.DatagramSocket;
-import java.net.ServerSocket;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.net.Socket;
@@ -177,10 +176,7 @@ class DaytimeTest {
 
     @Test
     void clientModeAgainstAClosedPortSaysSoAndExits1() throws IOException {
-        int closed;
-        try (ServerSocket s = new ServerSocket(0)) {
-            closed = s.getLocalPort();
-        }
+        int closed = Net.freePort();
         Program client = Program.of("daytime/Daytime.java").run(Program.START, "--client", "127.0.0.1", "" + closed);
         assertEquals(1, client.exitCode(seconds(1)), client.describe());
         assertEquals(List.of(), client.stdout());
