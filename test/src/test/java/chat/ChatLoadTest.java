@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import chat.ChatTest.Member;
 import harness.LineClient;
@@ -17,6 +18,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
@@ -24,6 +26,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
@@ -64,6 +68,46 @@ class ChatLoadTest {
                 leaving.forEach(LineClient::close);
                 staying.forEach(LineClient::close);
             }
+        }
+    }
+
+    /**
+     * The room shares 16 MiB of kernel send buffer: 64 KiB each up to 256 clients, half that
+     * above, and so on; back again when it empties. Read from the kernel with ss, which shows
+     * each socket's send buffer (tb, twice what setsockopt was given).
+     */
+    @Test
+    void eachClientsSendBufferIsItsShareOfTheRooms() {
+        assumeTrue(Net.onPath("ss"), "needs ss (iproute2), to read the server's send buffers from the kernel");
+        try (Program room = Program.of("chat/Chat.java").start("0", "1000")) {
+            List<Member> members = new ArrayList<>();
+            try {
+                for (int i = 0; i < 600; i++) members.add(new Member(room.port()));   // joined: its welcome came
+                Net.await("600 send buffers of 16 KiB", Net.seconds(10), () -> sendBuffers(room.port()).equals(Collections.nCopies(600, 32768)),
+                        () -> "send buffers: " + new HashSet<>(sendBuffers(room.port())) + room.describe());
+                members.subList(100, 600).forEach(LineClient::close);
+                Net.await("100 send buffers of 64 KiB", Net.seconds(10), () -> sendBuffers(room.port()).equals(Collections.nCopies(100, 131072)),
+                        () -> "send buffers: " + new HashSet<>(sendBuffers(room.port())) + room.describe());
+            } finally {
+                members.forEach(LineClient::close);
+            }
+        }
+    }
+
+    /** The send buffer (tb) of each connected socket whose local port is the server's, from ss -tm. */
+    static List<Integer> sendBuffers(int port) {
+        try {
+            Process ss = new ProcessBuilder("ss", "-tmnH", "state", "established", "( sport = :" + port + " )")
+                    .redirectErrorStream(true).start();
+            String out = new String(ss.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            ss.waitFor();
+            List<Integer> sizes = new ArrayList<>();
+            for (Matcher m = Pattern.compile("\\btb(\\d+)").matcher(out); m.find(); ) sizes.add(Integer.parseInt(m.group(1)));
+            return sizes;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
         }
     }
 
