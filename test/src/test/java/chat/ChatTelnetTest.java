@@ -10,8 +10,8 @@ import harness.Pty;
 import java.io.ByteArrayOutputStream;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
@@ -29,12 +29,13 @@ class ChatTelnetTest {
 
     Program server;
 
-    @BeforeAll
+    /** A room of its own for each test: a departure from the other can never reach this one's members. */
+    @BeforeEach
     void start() {
         server = Program.of("chat/Chat.java").start("0");
     }
 
-    @AfterAll
+    @AfterEach
     void stop() {
         server.close();
     }

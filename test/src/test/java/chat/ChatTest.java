@@ -20,8 +20,8 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 
@@ -30,12 +30,13 @@ class ChatTest {
     static final Pattern GREETING = Pattern.compile("welcome, you are user (\\d+) \\((\\d+) users? in the room\\)");
     Program server;
 
-    @BeforeAll
+    /** A room of its own for each test: a departure from the last test can never reach this one's members. */
+    @BeforeEach
     void start() {
         server = Program.of("chat/Chat.java").start("0");
     }
 
-    @AfterAll
+    @AfterEach
     void stop() {
         server.close();
     }
