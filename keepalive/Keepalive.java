@@ -279,7 +279,8 @@ public class Keepalive {
                 }
             });
             reader.start();
-            while (reader.isAlive() && reader.getState() != Thread.State.WAITING) pause(1); // until it is parked
+            for (long end = System.nanoTime() + 1_000_000_000L;                 // until it is parked, or 1 s at most
+                 reader.isAlive() && reader.getState() != Thread.State.WAITING && System.nanoTime() < end; ) pause(1);
         }                                                            // closing the client ends its read
     }
 
