@@ -165,11 +165,6 @@ class ChatLoadTest {
     }
 
     /**
-     * The 1 MiB cap counts what a backlog costs in memory: 50 clients that never read and one
-     * that floods short lines fit in a small heap. The non-readers are dropped as too slow, and
-     * a pair that arrives afterwards can talk.
-     */
-    /**
      * In a storm of joins a newcomer's first line can come in the same turn of the loop as its join:
      * it must get neither its own join notice nor its own line, and everyone else gets both.
      */
@@ -201,6 +196,11 @@ class ChatLoadTest {
         }
     }
 
+    /**
+     * The 1 MiB cap counts what a backlog costs in memory: 50 clients that never read and one
+     * that floods short lines fit in a small heap. The non-readers are dropped as too slow, and
+     * a pair that arrives afterwards can talk.
+     */
     @Test
     void nonReadersAndAFlooderFitInASmallHeap() throws Exception {
         try (Program room = Program.of("chat/Chat.java").jvm("-Xmx96m").start("0")) {
