@@ -14,8 +14,10 @@ import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -138,16 +140,22 @@ class UdpTest {
 
     /** Sends PING until an answer ending in {@code end} comes: datagrams may be dropped, so a client retries. */
     static void assertAnswers(int port, String end) throws IOException {
+        assertAnswers(port, end, seconds(10), () -> "");
+    }
+
+    /** As above, for a server that may still be starting (inetd starts it on the first datagram): retries {@code within}. */
+    static void assertAnswers(int port, String end, Duration within, Supplier<String> state) throws IOException {
+        long deadline = System.nanoTime() + within.toNanos();
         try (DatagramSocket udp = Net.udp(0)) {
             udp.setSoTimeout(500);
-            for (int attempt = 1; ; attempt++) {
+            while (true) {
                 Net.send(udp, port, PING);
                 try {
                     String answer = new String(Net.receive(udp), StandardCharsets.US_ASCII);
                     assertTrue(answer.endsWith(end), answer);
                     return;
                 } catch (SocketTimeoutException e) {
-                    if (attempt == 20) throw new AssertionError("no answer to 20 datagrams", e);
+                    if (System.nanoTime() > deadline) throw new AssertionError("no answer within " + within + "; " + state.get(), e);
                 }
             }
         }
