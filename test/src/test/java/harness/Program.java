@@ -104,6 +104,7 @@ public final class Program implements AutoCloseable {
 
         public List<String> command(String... args) {
             List<String> command = new ArrayList<>(wrapper);
+            if (SIGINT_IGNORED) command.addAll(0, List.of("env", "--default-signal=INT")); // as in a terminal
             command.add(java());
             command.addAll(jvmOptions);
             command.addAll(program);
@@ -156,6 +157,25 @@ public final class Program implements AutoCloseable {
             }
             return program;
         }
+    }
+
+    /**
+     * Whether the tests themselves ignore SIGINT, as a job a script starts in the background does
+     * ({@code make test &}, nohup): children inherit that, and the JVM then leaves SIGINT ignored,
+     * so Ctrl-C would not reach a program, as it does for a user at a terminal.
+     */
+    static final boolean SIGINT_IGNORED = ignores(2);
+
+    /** Whether this process ignores a signal, from the SigIgn mask in /proc/self/status (Linux). */
+    static boolean ignores(int signal) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("SigIgn:")) return (Long.parseLong(line.substring(7).trim(), 16) >> (signal - 1) & 1) != 0;
+            }
+        } catch (IOException e) {
+            // not Linux: nothing to restore
+        }
+        return false;
     }
 
     private final Process process;
