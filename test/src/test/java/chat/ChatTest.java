@@ -203,7 +203,7 @@ class ChatTest {
             raw.setSoTimeout(Net.READ_TIMEOUT_MS);
             try (Member slow = new Member(raw); Member sender = new Member(room.port()); Member witness = new Member(room.port())) {
                 slow.readLine(); slow.readLine(); sender.readLine();          // join lines
-                int lines = 5000;
+                int lines = 2000;                                             // 2 MB: twice the cap, were it not held back
                 String body = "x".repeat(1000);
                 CompletableFuture<Void> send = inThread(() -> {
                     for (int i = 0; i < lines; i++) sender.send(i + " " + body + "\n");
@@ -213,11 +213,11 @@ class ChatTest {
                 byte[] chunk = new byte[16 * 1024];
                 CompletableFuture<Void> witnessed = inThread(
                         () -> witness.skipUntil("user " + sender.number + ": " + (lines - 1) + " " + body));
-                while (!witnessed.isDone()) {                                  // about 1.6 MB/s, far below the sender's pace
+                while (!witnessed.isDone()) {                                  // a few MB/s at most, far below the sender's pace
                     int n = in.read(chunk);
                     if (n < 0) break;
                     got.write(chunk, 0, n);
-                    Thread.sleep(10); // the scenario: a slow reader, not synchronisation
+                    Thread.sleep(2); // the scenario: a slow reader, not synchronisation
                 }
                 witnessed.join();
                 send.join();
@@ -271,7 +271,7 @@ class ChatTest {
             try (Member stalled = new Member(raw); Member sender = new Member(room.port()); Member receiver = new Member(room.port())) {
                 // stalled never reads again from here on
                 sender.readLine(); // receiver joined
-                int lines = 5000;
+                int lines = 2000;                                             // 2 MB: twice the cap, were it not held back
                 String body = "x".repeat(1000);
                 CompletableFuture<Void> send = CompletableFuture.runAsync(() -> {
                     for (int i = 0; i < lines; i++) sender.send(i + " " + body + "\n");
