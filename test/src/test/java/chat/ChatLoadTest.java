@@ -235,7 +235,7 @@ class ChatLoadTest {
 
     /**
      * In a room of 1,000 that all read, two clients flood short lines while another says a line
-     * every 0.5 s: each of those lines still reaches a third client within about a second (make
+     * every 0.25 s: each of those lines still reaches a third client within about a second (make
      * bench reports the delay; the goal is 0.1 s), because a flooder is read no faster than the
      * room takes its lines.
      */
@@ -268,15 +268,15 @@ class ChatLoadTest {
                 String said = "user " + talker.number + ": said at ";
                 CompletableFuture<List<Long>> observed = ChatTest.inThread(() -> {  // it reads all the time, as a client does
                     List<Long> delays = new ArrayList<>();
-                    while (delays.size() < 20) {
+                    while (delays.size() < 12) {
                         String line = observer.readLine();
                         if (line.startsWith(said)) delays.add((System.nanoTime() - Long.parseLong(line.substring(said.length()))) / 1_000_000);
                     }
                     return delays;
                 });
-                for (int i = 0; i < 20 && !observed.isDone(); i++) {
+                for (int i = 0; i < 12 && !observed.isDone(); i++) {
                     talker.send("said at " + System.nanoTime() + "\n");
-                    Thread.sleep(500); // the talker's pace, not synchronisation
+                    Thread.sleep(250); // the talker's pace, not synchronisation
                 }
                 List<Long> delays = new ArrayList<>(observed.join());
                 done.set(true);
