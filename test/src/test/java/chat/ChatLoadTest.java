@@ -234,6 +234,31 @@ class ChatLoadTest {
     }
 
     /**
+     * The cap counts each queued buffer at what it costs, not only its bytes: a client that never
+     * reads, sent one short line per round, is owed a buffer of 14 bytes per line. Counted by its
+     * bytes alone, it would hold 75,000 of them before its 1 MiB, each an object or three.
+     */
+    @Test
+    void aNonReaderOwedManyTinyRoundsIsDroppedByWhatTheyCost() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0"); Socket nonReader = new Socket()) {
+            nonReader.setReceiveBufferSize(4096);
+            nonReader.connect(new InetSocketAddress("127.0.0.1", room.port()));
+            try (Member sender = new Member(room.port()); Member witness = new Member(room.port())) {
+                sender.socket.setTcpNoDelay(true);                            // each line goes out at once
+                String dropped = "user " + (sender.number - 1) + " disconnected (too slow)"; // it joined just before
+                int lines = 0;
+                for (String line = ""; !line.equals(dropped); ) {
+                    sender.send(lines++ + "\n");                             // one line, one round: the witness
+                    do line = witness.readLine();                            // has it before the next is sent
+                    while (!line.startsWith("user " + sender.number + ": ") && !line.equals(dropped));
+                    if (lines == 20_000) break;                              // it goes after about 6,500 here
+                }
+                assertTrue(lines < 20_000, "still in the room after 20,000 tiny rounds: " + room.describe());
+            }
+        }
+    }
+
+    /**
      * In a room of 1,000 that all read, two clients flood short lines while another says a line
      * every 0.25 s: each of those lines still reaches a third client within about a second (make
      * bench reports the delay; the goal is 0.1 s), because a flooder is read no faster than the
