@@ -271,6 +271,8 @@ public class Chat {
         try {
             channel.configureBlocking(false);
             channel.setOption(StandardSocketOptions.SO_SNDBUF, sendBuffer);    // setsockopt(SO_SNDBUF)
+            channel.setOption(StandardSocketOptions.TCP_NODELAY, true);         // a round is one write already: Nagle
+                                                                                // would hold it for the last one's ACK
             SelectionKey key = channel.register(selector, SelectionKey.OP_READ); // pollfd{client, POLLIN}
             Client client = new Client(channel, key, ++lastNumber);
             key.attach(client);
