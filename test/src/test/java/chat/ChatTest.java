@@ -271,7 +271,7 @@ class ChatTest {
             try (Member stalled = new Member(raw); Member sender = new Member(room.port()); Member receiver = new Member(room.port())) {
                 // stalled never reads again from here on
                 sender.readLine(); // receiver joined
-                int lines = 2000;                                             // 2 MB: twice the cap, were it not held back
+                int lines = 2000;                                             // 2 MB: past the 1 MiB cap and the kernel's buffers
                 String body = "x".repeat(1000);
                 CompletableFuture<Void> send = CompletableFuture.runAsync(() -> {
                     for (int i = 0; i < lines; i++) sender.send(i + " " + body + "\n");
