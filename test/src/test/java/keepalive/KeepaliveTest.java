@@ -79,7 +79,13 @@ class KeepaliveTest {
             String local = String.format(Locale.ROOT, "0100007F:%04X", demo.port());
             Set<String> held = new HashSet<>();
             try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/" + demo.pid() + "/fd"))) {
-                for (Path fd : fds) held.add(Files.readSymbolicLink(fd).toString()); // socket:[INODE]
+                for (Path fd : fds) {
+                    try {
+                        held.add(Files.readSymbolicLink(fd).toString()); // socket:[INODE]
+                    } catch (IOException e) {
+                        // closed since it was listed: not the accepted socket, which stays open
+                    }
+                }
             }
             List<String> timers = new java.util.ArrayList<>();
             for (String table : List.of("tcp", "tcp6")) {
