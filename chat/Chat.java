@@ -5,13 +5,14 @@
  * thread and one Selector (Java's poll()) serve every client: channels are
  * non-blocking and nothing ever waits on one client, so a slow or hostile
  * client costs the others nothing. Each turn of the loop is a round: what it
- * produces (joins, lines, departures) is framed once into one buffer that
- * every client shares, and each gets its part in one write; clients leaving
- * together are never sent each other's notices. Output a client cannot take
- * yet is queued for it, counted at what it costs in memory; past 1 MiB it is
- * disconnected as too slow. A client whose lines are still queued for others
- * is not read again until they drain (the pace a blocking send() sets in C),
- * but no one waits on a client that has taken nothing for a second.
+ * produces (joins, lines, departures) is framed once and each client gets its
+ * part in one write; clients leaving together are never sent each other's
+ * notices. What a client cannot take yet is pending for it: its own view of
+ * each message, a buffer sized to that message alone, charged at what it keeps
+ * alive; past 1 MiB the client is disconnected as too slow. A sender with more
+ * than 64 KiB of its lines pending at clients that keep up is not read until
+ * they drain (the pace a blocking send() sets in C); a client keeps up while
+ * its oldest pending byte is under a quarter of a second old.
  *
  * Unlike the C original it frames by line, not by read: a line split across
  * reads goes out once, whole, behind one "user N: " prefix at the start of a
@@ -61,6 +62,7 @@ import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -84,19 +86,20 @@ public class Chat {
     static final int MAX_LINE = 4096;         // a longer line goes out in pieces of this many bytes
     static final int SEND_BUFFERS = 16 << 20; // the kernel's part of the room's output, shared out among its clients,
     static final int MIN_SEND_BUFFER = 4 << 10, MAX_SEND_BUFFER = 64 << 10; // each getting this much at least, and at most
-    static final int READS_PER_ROUND = 4;     // so at most 16 KiB is read from one client in one round
-    static final int MAX_QUEUED = 1 << 20;    // memory a client may be owed before it is dropped as too slow
-    static final int ENTRY_COST = 256;        // memory of one queued buffer beside its bytes: its view (64 bytes), its
-                                              // slot, its entry, and at most a round's own buffer objects
-    static final long STALL = 1_000_000_000;  // a client that takes none of its output for this long (ns)
-                                              // holds no sender back
+    static final int MAX_SAID = 16 << 10;     // a client is read until it has said this much in a round, framed
+    static final int MAX_QUEUED = 1 << 20;    // memory a client's pending output may keep alive before it is dropped as too slow
+    static final int ENTRY_COST = 256;        // memory of one pending view beside its message's bytes: the view and its entry
+                                              // (100 bytes), its slot, and the message's own objects, when it alone keeps them
+    static final int BUDGET = 64 << 10;       // a sender's bytes pending at clients that keep up, past which it is not read
+    static final long KEEP_UP = 1_000_000_000;  // a client keeps up while its oldest pending byte is younger than this (ns)
+    static final long DRAIN = 5_000_000_000L; // a client that left is closed once it takes nothing of what it is owed for this long
     static final long STORM = 1_000_000_000;  // the longest a round gathers joins and departures before telling anyone (ns)
     static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
     // Loaded now, with Chat: compiled, each nested class is a file of its own, which the loop could
     // not open once clients have taken every file descriptor (and the class would be lost for good).
-    static final List<Class<?>> NESTED = List.of(Client.class, Round.class, Owed.class, Telnet.class);
+    static final List<Class<?>> NESTED = List.of(Client.class, Sender.class, Pending.class, Telnet.class);
 
-    /** One member of the room: its socket, its number, the line it is typing and the output it is owed. */
+    /** One member of the room: its socket, its number, the line it is typing and the output pending for it. */
     static final class Client {
         final SocketChannel channel;
         final SelectionKey key;
@@ -105,14 +108,16 @@ public class Chat {
         final String address;
         final ByteBuffer line = ByteBuffer.allocate(MAX_LINE);   // bytes read but not yet broadcast
         boolean cut;                                              // a piece of a long line went out, its end not yet
-        final ArrayDeque<Owed> output = new ArrayDeque<>();       // what it could not take yet, oldest first
-        long queued;                                              // what that costs in memory
+        final ArrayDeque<Pending> pending = new ArrayDeque<>();   // what it could not take yet, oldest first
+        long queued;                                              // what that keeps alive, in bytes of memory
+        boolean behind;                                           // its oldest pending byte passed KEEP_UP: it holds
+                                                                  // no sender back until its queue is empty again
+        long progress;                                            // when it last took some of its output
+        final Sender sender = new Sender();                       // its own lines pending at clients that keep up
+        boolean paused;                                           // over BUDGET: not read until they take them
+        boolean leaving;                                          // out of the room, still owed output
         int shareFrom, ownStart, ownEnd;                          // this round: where its part starts (a newcomer's
                                                                   // is after its own join) and its own lines
-        Round round;                                              // the last round its lines went out in
-        boolean paused, leaving;                                  // not read for now; out of the room, still owed
-        boolean stalled;                                          // took none of its output for STALL
-        long progress;                                            // when it last took some
         String trouble;                                           // why it must go, once the room is served
         Telnet telnet;                                            // null until it sends a telnet command
 
@@ -125,41 +130,37 @@ public class Chat {
         }
     }
 
-    /** One round's messages. Kept off the heap, once, only while some client is still owed part of them. */
-    static final class Round {
-        ByteBuffer kept;
-        long held;                                                // bytes of it queued for clients not stalled
+    /** A client as a sender: how many bytes of its lines are pending at clients that keep up. */
+    static final class Sender {
+        long inFlight;
     }
 
-    /** Bytes a client is owed: its part of a round (or a message for it alone), and that round while it waits on them. */
-    static final class Owed {
-        final ByteBuffer bytes;
-        final int size;
-        Round round;
-
-        Owed(ByteBuffer bytes, Round round) {
-            this.bytes = bytes;
-            this.size = bytes.remaining();
-            this.round = round;
-        }
-    }
+    /** Output a client could not take yet: its own view of one message, whose lines they are (null: the room's notices), and since when. */
+    record Pending(ByteBuffer bytes, Sender from, long since) {}
 
     final Selector selector;
     final ServerSocketChannel server;                        // null in a room of one client (inetd nowait)
     final SelectionKey serverKey;
     final int maxRoomSize;
     final Set<Client> room = new LinkedHashSet<>();
-    byte[] round = new byte[64 << 10];                       // this round's messages, framed, in order
-    int roundLength;
-    ByteBuffer out = ByteBuffer.allocateDirect(64 << 10);    // the same bytes, where every write takes them from
+    byte[] round = new byte[64 << 10];                       // this round's messages, framed, in order: a message is what
+    int roundLength;                                         // one client said in the round, or a run of notices
+    int[] starts = new int[64];                              // where each message of the round starts,
+    Sender[] owners = new Sender[64];                        // whose it is (null: the room's notices),
+    ByteBuffer[] messages = new ByteBuffer[64];              // and its own buffer, made once some client must wait for it
+    int count;                                               // how many messages the round has
+    ByteBuffer out = ByteBuffer.allocateDirect(64 << 10);    // the round's bytes, where every write takes them from
+    final ByteBuffer[] gather = new ByteBuffer[1024];        // one writev() of pending views: IOV_MAX at most
     final ArrayList<Client> senders = new ArrayList<>();     // clients whose lines are in this round
     final ArrayList<Client> paused = new ArrayList<>();
+    final Set<Client> draining = new LinkedHashSet<>();      // left, and still being sent what they are owed
     final ArrayList<Client> troubled = new ArrayList<>();    // too slow or broken while the room was served
     long lastNumber, comings;                                // a long: a public room can see 2^31 joins; comings:
                                                              // joins and departures so far
-    int connected;
+    int connected;                                           // the room and those draining: MAX_ROOM_SIZE counts both
     int sendBuffer = MAX_SEND_BUFFER;                        // each client's share of SEND_BUFFERS now
     long lastSweep, acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
+    long lastOutOfMemory = lastWarning;
 
     Chat(ServerSocketChannel server, int maxRoomSize) throws IOException {
         this.selector = Selector.open();
@@ -202,46 +203,55 @@ public class Chat {
     /** The event loop: send what the last round produced, wait for readiness, handle each ready socket. */
     void run() throws IOException {
         while (server != null ? server.isOpen() : connected > 0) {
-            endRound();
-            int ready = selector.select(timeout());                         // poll()
-            long start = System.nanoTime();
-            if (serverKey != null && serverKey.interestOps() == 0 && System.nanoTime() - acceptPausedUntil >= 0) {
-                serverKey.interestOps(SelectionKey.OP_ACCEPT);
-            }
-            while (ready > 0) {
-                long before = comings;
-                Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
-                while (keys.hasNext()) {
-                    SelectionKey key = keys.next();
-                    keys.remove();                                          // handled now: clear its revents
-                    if (!key.isValid()) continue;                           // dropped earlier in this round
-                    if (key.isAcceptable()) {                               // POLLIN on the listener
-                        accept();
-                    } else {
-                        Client client = (Client) key.attachment();
-                        if (key.isReadable()) read(client);                 // POLLIN (or POLLHUP) on a client
-                        if (key.isValid() && key.isWritable()) flush(client); // POLLOUT: room in its send buffer
-                    }
+            try {
+                endRound();
+                int ready = selector.select(timeout());                     // poll()
+                long start = System.nanoTime();
+                if (serverKey != null && serverKey.interestOps() == 0 && System.nanoTime() - acceptPausedUntil >= 0) {
+                    serverKey.interestOps(SelectionKey.OP_ACCEPT);
                 }
-                // Clients came or went, and no one spoke: in a storm of joins or departures, wait a moment
-                // for more before anyone is told, so that everyone gets them in a few large writes, and
-                // those leaving together are not sent each other's notices (nor written to once gone).
-                boolean storm = comings > before && senders.isEmpty() && System.nanoTime() - start < STORM;
-                ready = storm ? selector.select(1) : 0;                     // poll(), for 1 ms at most
+                while (ready > 0) {
+                    long before = comings;
+                    Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
+                    while (keys.hasNext()) {
+                        SelectionKey key = keys.next();
+                        keys.remove();                                      // handled now: clear its revents
+                        if (!key.isValid()) continue;                       // dropped earlier in this round
+                        if (key.isAcceptable()) {                           // POLLIN on the listener
+                            accept();
+                        } else {
+                            Client client = (Client) key.attachment();
+                            if (key.isReadable()) read(client);             // POLLIN (or POLLHUP) on a client
+                            if (key.isValid() && key.isWritable()) flush(client); // POLLOUT: room in its send buffer
+                        }
+                    }
+                    // Clients came or went, and no one spoke: in a storm of joins or departures, wait a moment
+                    // for more before anyone is told, so that everyone gets them in a few large writes, and
+                    // those leaving together are not sent each other's notices (nor written to once gone).
+                    boolean storm = comings > before && senders.isEmpty() && System.nanoTime() - start < STORM;
+                    ready = storm ? selector.select(1) : 0;                 // poll(), for 1 ms at most
+                }
+            } catch (OutOfMemoryError e) {
+                // What clients are owed filled the heap: the one owed most goes, never the room.
+                // (A forked C server would lose that one child to the OOM killer.)
+                forgetRound();
+                for (Client client : room) client.shareFrom = client.ownStart = client.ownEnd = 0;
+                lastOutOfMemory = warn("out of memory: " + e.getMessage() + " (dropping the client owed most)", lastOutOfMemory);
+                room.stream().max(Comparator.comparingLong(c -> c.queued)).ifPresent(c -> trouble(c, "too slow"));
             }
         }
     }
 
-    /** How long select() may wait: until the accept back-off ends, or to look for stalled clients, or for readiness (0). */
+    /** How long select() may wait: until the accept back-off ends, or the next look at who keeps up, or for readiness (0). */
     long timeout() {
-        long wait = paused.isEmpty() ? Long.MAX_VALUE : STALL;
+        long wait = !paused.isEmpty() ? KEEP_UP / 5 : !draining.isEmpty() ? DRAIN / 5 : Long.MAX_VALUE;
         if (serverKey != null && serverKey.interestOps() == 0) wait = Math.min(wait, acceptPausedUntil - System.nanoTime());
         return wait == Long.MAX_VALUE ? 0 : Math.max(1, wait / 1_000_000);
     }
 
     void accept() {
         for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
-            if (i > 0 && room.size() >= maxRoomSize) return;              // the rest wait a round: some may be leaving
+            if (i > 0 && connected >= maxRoomSize) return;                // the rest wait a round: some may be leaving
             SocketChannel channel;
             try {
                 channel = server.accept();                                  // accept()
@@ -259,7 +269,7 @@ public class Chat {
                 lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                 return;
             }
-            if (room.size() >= maxRoomSize) {
+            if (connected >= maxRoomSize) {                                 // those still draining count too
                 refuse(channel);
                 continue;
             }
@@ -281,7 +291,7 @@ public class Chat {
             log("connection from " + client.address + " (user " + client.number + ")");
             int size = room.size() + 1;
             send(client, text("welcome, you are user " + client.number + " (" + size + (size == 1 ? " user" : " users") + " in the room)\n"));
-            append(("user " + client.number + " joined the chat room\n").getBytes(StandardCharsets.US_ASCII));
+            notice("user " + client.number + " joined the chat room\n");
             client.shareFrom = roundLength;                                 // it gets what follows its own notice
             room.add(client);
             shareSendBuffers();
@@ -330,10 +340,13 @@ public class Chat {
         log(peer + " refused: room is full (" + maxRoomSize + ")");
     }
 
-    /** Reads what the client sent, at most READS_PER_ROUND buffers a round, so that no one holds up the room. */
+    /**
+     * Reads what the client sent until it has said MAX_SAID in this round, so that no one holds up
+     * the room: counted as framed, since a read of empty lines is nine times that in "user N: ".
+     */
     void read(Client client) {
         client.ownStart = roundLength;
-        for (int i = 0; i < READS_PER_ROUND && readLines(client); i++) continue;
+        while (roundLength - client.ownStart < MAX_SAID && readLines(client)) continue;
         client.ownEnd = roundLength;
         if (client.ownEnd > client.ownStart) senders.add(client);
     }
@@ -395,6 +408,7 @@ public class Chat {
      * case, is copied as bytes; anything else is decoded (invalid bytes become U+FFFD).
      */
     void frame(Client from, byte[] bytes, int start, int end) {
+        begin(from.sender);
         append(from.prefix, 0, from.prefix.length);
         int text = roundLength, run = start;
         for (int i = start; i < end; i++) {
@@ -421,6 +435,25 @@ public class Chat {
 
     static final byte[] NEWLINE = {'\n'};
 
+    /** Adds a notice for everyone in the room to this round. */
+    void notice(String text) {
+        begin(null);
+        append(text.getBytes(StandardCharsets.US_ASCII));
+    }
+
+    /** Starts a message of this round for what {@code owner} says now, unless its message is the last one already. */
+    void begin(Sender owner) {
+        if (count > 0 && owners[count - 1] == owner) return;
+        if (count == starts.length) {
+            starts = Arrays.copyOf(starts, 2 * count);
+            owners = Arrays.copyOf(owners, 2 * count);
+            messages = Arrays.copyOf(messages, 2 * count);
+        }
+        if (count > 0 && starts[count - 1] == roundLength) count--;         // the last one is empty: take its place
+        starts[count] = roundLength;
+        owners[count++] = owner;
+    }
+
     void append(byte[] bytes) {
         append(bytes, 0, bytes.length);
     }
@@ -439,17 +472,20 @@ public class Chat {
             if (roundLength > 0) deliver();                                 // may find more trouble, and so a new round
         }
         long now = System.nanoTime();
-        if (!paused.isEmpty() && now - lastSweep > STALL) {                 // senders wait: on someone who stopped reading?
+        if (now - lastSweep >= KEEP_UP / 5 && (!paused.isEmpty() || !draining.isEmpty())) {
             lastSweep = now;
-            for (Client client : room) {
-                if (client.stalled || client.output.isEmpty() || now - client.progress < STALL) continue;
-                client.stalled = true;                                      // it holds no one back from now on,
-                client.output.forEach(Chat::release);                       // and is dropped if it reaches MAX_QUEUED
+            if (!paused.isEmpty()) {                                        // senders wait: on someone who fell behind?
+                for (Client client : room) {
+                    if (!client.behind && !client.pending.isEmpty() && now - client.pending.peek().since() > KEEP_UP) fallBehind(client);
+                }
+            }
+            for (Client client : List.copyOf(draining)) {
+                if (now - client.progress > DRAIN) end(client, false, "closed, and took nothing of what it was owed for " + DRAIN / 1_000_000_000 + " s");
             }
         }
         for (Iterator<Client> i = paused.iterator(); i.hasNext(); ) {
             Client client = i.next();
-            if (client.round.held > 0) continue;                            // its lines are still on their way
+            if (client.sender.inFlight >= BUDGET && client.key.isValid()) continue; // its lines are still on their way
             client.paused = false;
             interest(client);
             i.remove();
@@ -458,114 +494,140 @@ public class Chat {
 
     /**
      * Gives each client in the room its part of this round: all of it but its own lines (and, for
-     * a newcomer, what came before it joined). One shared buffer, one write per client; only what a
-     * socket cannot take now is queued, as a view of the round's bytes. Its senders are then not
-     * read again until every client that is still reading has taken their lines.
+     * a newcomer, what came before it joined), in one write from one shared buffer. What a socket
+     * cannot take now is pending, as views of the messages it is part of. A sender with more than
+     * BUDGET pending at clients that keep up is then not read until they take it.
      */
     void deliver() {
         int length = roundLength;
         if (out.capacity() < length) out = ByteBuffer.allocateDirect(Math.max(length, 2 * out.capacity()));
         out.clear();
         out.put(round, 0, length);
-        roundLength = 0;                                                    // what happens now is the next round
-        Round batch = new Round();
+        long now = System.nanoTime();
         for (Client client : room) {
             if (client.ownEnd > client.ownStart) {
-                share(client, client.shareFrom, client.ownStart, batch, length);
-                share(client, client.ownEnd, length, batch, length);
+                share(client, client.shareFrom, client.ownStart, now);
+                share(client, client.ownEnd, length, now);
             } else {
-                share(client, client.shareFrom, length, batch, length);
+                share(client, client.shareFrom, length, now);
             }
             client.shareFrom = client.ownStart = client.ownEnd = 0;
         }
         for (Client sender : senders) {
-            sender.round = batch;
-            if (batch.held == 0 || sender.paused || sender.leaving) continue;
-            sender.paused = true;                                           // not read until its lines drain
+            if (sender.sender.inFlight < BUDGET || sender.paused || sender.leaving) continue;
+            sender.paused = true;                                           // not read until its lines are taken
             paused.add(sender);
             interest(sender);
         }
-        senders.clear();
+        forgetRound();                                                      // what happens now is the next round
     }
 
-    /** Writes bytes [start, end) of the round to a client, or queues them behind what it is owed already. */
-    void share(Client client, int start, int end, Round batch, int length) {
+    /** Forgets this round's messages, delivered or not. */
+    void forgetRound() {
+        senders.clear();
+        roundLength = 0;
+        Arrays.fill(messages, 0, count, null);
+        count = 0;
+    }
+
+    /** Writes bytes [start, end) of the round to a client, or makes them pending behind what it is owed already. */
+    void share(Client client, int start, int end, long now) {
         if (start >= end) return;
-        out.limit(end).position(start);
-        if (client.output.isEmpty()) {
+        if (client.pending.isEmpty()) {
+            out.limit(end).position(start);
             try {
                 client.channel.write(out);                                  // write(): no copy, the buffer is direct
             } catch (IOException e) {
                 trouble(client, e.getMessage());
                 return;
             }
-            if (!out.hasRemaining()) return;
+            start = out.position();
         }
-        if (batch.kept == null) batch.kept = ByteBuffer.allocateDirect(length).put(out.duplicate().limit(length).position(0));
-        queue(client, batch.kept.duplicate().limit(end).position(out.position()), batch);
+        for (int i = messageAt(start); i < count && starts[i] < end; i++) { // a view of each message the rest is part of
+            int from = starts[i], to = i + 1 < count ? starts[i + 1] : roundLength;
+            if (messages[i] == null) messages[i] = ByteBuffer.wrap(Arrays.copyOfRange(round, from, to)); // once a round
+            queue(client, messages[i].duplicate().position(Math.max(start, from) - from).limit(Math.min(end, to) - from), owners[i], now);
+        }
     }
 
-    /** Sends a message to one client alone (its welcome, telnet's answers): at once if it is owed nothing, else queued. */
+    /** The message of this round that byte {@code at} belongs to. */
+    int messageAt(int at) {
+        int i = Arrays.binarySearch(starts, 0, count, at);
+        return i >= 0 ? i : -i - 2;
+    }
+
+    /** Sends a message to one client alone (its welcome, telnet's answers): at once if it is owed nothing, else pending. */
     void send(Client client, ByteBuffer message) {
-        if (client.output.isEmpty()) {
+        if (client.pending.isEmpty()) {
             try {
                 client.channel.write(message);                              // write()
             } catch (IOException e) {
                 trouble(client, e.getMessage());
                 return;
             }
-            if (!message.hasRemaining()) return;
         }
-        queue(client, message, null);
+        if (message.hasRemaining()) queue(client, message, null, System.nanoTime());
     }
 
-    /** Queues what a client could not take now, counting what it costs in memory; past MAX_QUEUED the client must go. */
-    void queue(Client client, ByteBuffer rest, Round batch) {
-        long cost = rest.remaining() + ENTRY_COST;
+    /** Makes a view pending for a client, charged at the whole message it keeps alive; past MAX_QUEUED the client must go. */
+    void queue(Client client, ByteBuffer view, Sender from, long now) {
+        if (!view.hasRemaining() || client.trouble != null) return;
+        long cost = view.capacity() + ENTRY_COST;
         if (client.queued + cost > MAX_QUEUED) {
             trouble(client, "too slow");
             return;
         }
-        if (client.output.isEmpty()) client.progress = System.nanoTime();  // it took all it could until now
-        Owed owed = new Owed(rest, client.stalled ? null : batch);
-        if (owed.round != null) owed.round.held += owed.size;
-        client.output.add(owed);
+        if (client.pending.isEmpty()) client.progress = now;               // it took all it could until now
+        if (from != null && !client.behind) from.inFlight += view.capacity();
+        client.pending.add(new Pending(view, from, now));
         client.queued += cost;
         interest(client);
     }
 
-    static void release(Owed owed) {
-        if (owed.round != null) owed.round.held -= owed.size;
-        owed.round = null;
-    }
-
-    /** Writes as much of the client's queue as its socket takes now, in one gathering write. */
+    /** Writes as much of the client's pending output as its socket takes now, in one gathering write. */
     void flush(Client client) {
-        ByteBuffer[] buffers = new ByteBuffer[Math.min(client.output.size(), 1024)]; // IOV_MAX
-        Iterator<Owed> owed = client.output.iterator();
-        for (int i = 0; i < buffers.length; i++) buffers[i] = owed.next().bytes;
+        int n = 0;
+        long size = 0;
+        for (Pending p : client.pending) {                                  // what its send buffer can take, and no more:
+            if (n == gather.length || size > 2 * sendBuffer) break;         // the JDK copies each view it is given
+            gather[n++] = p.bytes();
+            size += p.bytes().remaining();
+        }
+        long written;
         try {
-            if (client.channel.write(buffers) == 0) return;                 // writev()
+            written = client.channel.write(gather, 0, n);                   // writev()
         } catch (IOException e) {
             leave(client, e.getMessage());
             return;
+        } finally {
+            Arrays.fill(gather, 0, n, null);
         }
+        if (written == 0) return;
         client.progress = System.nanoTime();
-        while (!client.output.isEmpty() && !client.output.peek().bytes.hasRemaining()) {
-            Owed done = client.output.poll();
-            release(done);
-            client.queued -= done.size + ENTRY_COST;
-        }
-        if (client.output.isEmpty()) client.stalled = false;
-        if (client.leaving && client.output.isEmpty()) end(client, true);  // all it was owed is sent: now the FIN
+        while (!client.pending.isEmpty() && !client.pending.peek().bytes().hasRemaining()) done(client, client.pending.poll());
+        if (client.pending.isEmpty()) client.behind = false;                // caught up: it holds senders back again
+        if (client.leaving && client.pending.isEmpty()) end(client, true, "closed"); // all it was owed is sent: now the FIN
         else interest(client);
     }
 
-    /** Watches a client for input unless it is paused or leaving, and for POLLOUT only while it is owed output. */
+    /** Returns what a pending view was charged, to the client and to its sender. */
+    static void done(Client client, Pending p) {
+        client.queued -= p.bytes().capacity() + ENTRY_COST;
+        if (p.from() != null && !client.behind) p.from().inFlight -= p.bytes().capacity();
+    }
+
+    /** A client whose oldest pending byte got too old holds no sender back from now on, until it has caught up. */
+    static void fallBehind(Client client) {
+        if (client.behind) return;
+        for (Pending p : client.pending) if (p.from() != null) p.from().inFlight -= p.bytes().capacity();
+        client.behind = true;
+    }
+
+    /** Watches a client for input unless it is paused or leaving, and for POLLOUT only while output is pending. */
     static void interest(Client client) {
         if (!client.key.isValid()) return;
         int read = client.paused || client.leaving ? 0 : SelectionKey.OP_READ;
-        client.key.interestOps(read | (client.output.isEmpty() ? 0 : SelectionKey.OP_WRITE));
+        client.key.interestOps(read | (client.pending.isEmpty() ? 0 : SelectionKey.OP_WRITE));
     }
 
     void trouble(Client client, String why) {
@@ -576,39 +638,46 @@ public class Chat {
 
     /**
      * Takes a client out of the room; everyone left is told at the end of this round, together
-     * with everyone else who left in it. On EOF it still gets what it is owed, then a FIN.
+     * with everyone else who left in it. On EOF it is still sent what it is owed, then a FIN,
+     * unless it takes none of it for DRAIN.
      */
     void leave(Client client, String why) {
         if (client.leaving) {                                               // broke while it was sent what it was owed
-            end(client, false);
+            end(client, false, why);
             return;
         }
         if (!room.remove(client)) return;                                   // already gone
         shareSendBuffers();
-        client.leaving = true;
         comings++;
-        log(client.address + " closed (user " + client.number + ": " + why + ")");
-        boolean slow = why.equals("too slow"), eof = why.equals("closed");
-        append(("user " + client.number + " disconnected" + (slow ? " (too slow)" : "") + "\n").getBytes(StandardCharsets.US_ASCII));
-        client.output.forEach(Chat::release);                               // no sender waits on it any more
-        if (eof && !client.output.isEmpty()) interest(client);             // POLLOUT only, until its queue is empty
-        else end(client, false);                                            // owed nothing: close() sends the FIN
+        notice("user " + client.number + " disconnected" + (why.equals("too slow") ? " (too slow)" : "") + "\n");
+        fallBehind(client);                                                 // no sender waits on it any more
+        if (why.equals("closed") && !client.pending.isEmpty()) {
+            client.leaving = true;
+            draining.add(client);
+            interest(client);                                               // POLLOUT only, until its queue is empty
+        } else {
+            end(client, false, why);                                        // owed nothing: close() sends the FIN
+        }
     }
 
-    /** Closes a client's socket, after a FIN if it owes us nothing more; whatever is still queued for it is dropped. */
-    void end(Client client, boolean fin) {
+    /** Closes a client's socket, after a FIN if it owes us nothing more; whatever is still pending for it is dropped. */
+    void end(Client client, boolean fin, String why) {
         if (!client.key.isValid()) return;                                  // ended already
         try {
             if (fin) client.channel.shutdownOutput();                       // shutdown(SHUT_WR)
         } catch (IOException e) {
             // it is gone already: closing is all there is to do
         }
-        client.output.forEach(Chat::release);
+        fallBehind(client);
+        client.pending.clear();
+        client.queued = 0;
+        draining.remove(client);
         client.key.cancel();
         // close(): Java's queue is dropped, but what the kernel holds still goes out,
         // unless unread input turns the close into a reset.
         close(client.channel);
         connected--;
+        log(client.address + " closed (user " + client.number + ": " + why + ")");
     }
 
     static ByteBuffer text(String s) {
