@@ -148,6 +148,17 @@ class ChatTest {
     }
 
     @Test
+    void aControlCharacterIsRemovedAloneWhenNonAsciiTextFollowsIt() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.send("a\u0007é\n" + "\u001b[1mbold\u001b[0m, ünd\n" + "x\u0000y\u0085z ж\n");
+            String prefix = "user " + a.number + ": ";
+            assertEquals(prefix + "aé", b.readLine());                   // the text before the control, once
+            assertEquals(prefix + "[1mbold[0m, ünd", b.readLine());
+            assertEquals(prefix + "xyz ж", b.readLine());                // C0 and C1 (U+0085) alike
+        }
+    }
+
+    @Test
     void bidirectionalControlsAndLineSeparatorsAreRemoved() {
         try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
             a.send("abc\u202Edcba\u202C \u2066iso\u2069 \u202A\u202B\u202D one\u2028two\u2029three \u2067\u2068.\n");
@@ -176,6 +187,22 @@ class ChatTest {
             String first = b.readLine(), second = b.readLine();
             assertEquals(prefix + "x" + "ж".repeat(2047), first);       // 4095 bytes, whole characters
             assertEquals(prefix + "ж".repeat(953), second);
+        }
+    }
+
+    /** 😀 is four bytes: starting at byte 4093, 4094 or 4095 of a line, its end lies past the 4,096 of a piece. */
+    @Test
+    void aFourByteCharacterAcrossThePieceBoundaryOfALongLineGoesWholeIntoTheNextPiece() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String prefix = "user " + a.number + ": ";
+            a.send("x".repeat(4092) + "😀" + "y\n");                       // bytes 4092-4095: it fits the first piece
+            assertEquals(prefix + "x".repeat(4092) + "😀", b.readLine());
+            assertEquals(prefix + "y", b.readLine());
+            for (int start = 4093; start <= 4095; start++) {
+                a.send("x".repeat(start) + "😀" + "y\n");
+                assertEquals(prefix + "x".repeat(start), b.readLine(), "😀 at byte " + start);
+                assertEquals(prefix + "😀y", b.readLine(), "😀 at byte " + start);
+            }
         }
     }
 
