@@ -18,7 +18,8 @@ import org.junit.jupiter.api.TestInstance;
 /** telnet as a chat client (README, chat): its commands answered, its UTF-8 whole, nc users untouched. */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ChatTelnetTest {
-    static final int IAC = 255, WILL = 251, WONT = 252, DO = 253, DONT = 254, SB = 250, SE = 240, IP = 244;
+    static final int IAC = 255, WILL = 251, WONT = 252, DO = 253, DONT = 254, SB = 250, SE = 240;
+    static final int IP = 244, AO = 245, BREAK = 243, SUSP = 237;  // what telnet sends for Ctrl-C, -O, -\ and -Z
     static final int BINARY = 0, ECHO = 1, TIMING_MARK = 6, TERMINAL_TYPE = 24;
 
     /**
@@ -58,6 +59,63 @@ class ChatTelnetTest {
             assertArrayEquals(bytes(IAC, DONT, TERMINAL_TYPE, IAC, WONT, ECHO), Net.readExactly(telnet.socket, 6));
             nc.send("plain\n");
             assertEquals("user " + nc.number + ": plain", telnet.readLine()); // and nothing else came before it
+        }
+    }
+
+    @Test
+    void aTelnetCommandSplitAcrossTwoReadsIsStillACommand() throws Exception {
+        try (Member nc = new Member(server.port()); Member telnet = new Member(server.port())) {
+            nc.readLine(); // telnet joined
+            telnet.socket.setTcpNoDelay(true);
+            // IAC DO | TIMING-MARK, then IAC | DO TIMING-MARK: each part a read of its own
+            Net.write(telnet.socket, bytes(IAC, DO));
+            Thread.sleep(200); // the scenario: two reads, not synchronisation
+            Net.write(telnet.socket, bytes(TIMING_MARK, 'o', 'k', IAC));
+            Thread.sleep(200); // the scenario: two reads, not synchronisation
+            Net.write(telnet.socket, bytes(DO, TIMING_MARK, '\n'));
+            assertEquals("user " + telnet.number + ": ok", nc.readLine());
+            assertArrayEquals(bytes(IAC, DO, BINARY, IAC, WILL, TIMING_MARK, IAC, WILL, TIMING_MARK), Net.readExactly(telnet.socket, 9));
+            nc.send("done\n");
+            assertEquals("user " + nc.number + ": done", telnet.readLine());    // and nothing else came before it
+        }
+    }
+
+    /**
+     * Before BINARY, telnet sends IAC IP, AO, BREAK or SUSP (then IAC DO TIMING-MARK) in place of a
+     * byte 0x83, 0x8F, 0x9C or 0x9A, wherever it stands in a character: at the end of "у", "ぃ" and
+     * 4-byte "😏", "😜", "😚", in the middle of "ワ".
+     */
+    @Test
+    void aByteTelnetTookForAKeyInsideACharacterIsPutBack() {
+        try (Member nc = new Member(server.port()); Member telnet = new Member(server.port())) {
+            nc.readLine(); // telnet joined
+            Net.write(telnet.socket, bytes(0xD1, IAC, IP, IAC, DO, TIMING_MARK, ' ',
+                    0xE3, 0x81, IAC, IP, IAC, DO, TIMING_MARK, ' ',
+                    0xF0, 0x9F, 0x98, IAC, AO, IAC, DO, TIMING_MARK, ' ',
+                    0xF0, 0x9F, 0x98, IAC, BREAK, IAC, DO, TIMING_MARK, ' ',
+                    0xF0, 0x9F, 0x98, IAC, SUSP, IAC, DO, TIMING_MARK, ' ',
+                    0xE3, IAC, IP, IAC, DO, TIMING_MARK, 0xAF, '\r', '\n'));
+            assertEquals("user " + telnet.number + ": у ぃ 😏 😜 😚 ワ", nc.readLine());
+            byte[] mark = bytes(IAC, WILL, TIMING_MARK);
+            assertArrayEquals(concat(bytes(IAC, DO, BINARY), mark, mark, mark, mark, mark, mark), Net.readExactly(telnet.socket, 21));
+        }
+    }
+
+    /** In binary, telnet sends "у" as d1 83; a Ctrl-C after it is IAC IP, not the 0x83 of another "у". */
+    @Test
+    void aTelnetCommandRightAfterAWholeCharacterIsACommandNotText() {
+        try (Member nc = new Member(server.port()); Member telnet = new Member(server.port())) {
+            nc.readLine(); // telnet joined
+            Net.write(telnet.socket, bytes(IAC, WILL, BINARY));
+            assertArrayEquals(bytes(IAC, DO, BINARY), Net.readExactly(telnet.socket, 3));
+            Net.write(telnet.socket, bytes(0xD1, 0x83, IAC, IP, IAC, DO, TIMING_MARK,
+                    0xE3, 0x81, 0x83, IAC, AO, IAC, DO, TIMING_MARK,
+                    0xF0, 0x9F, 0x98, 0x8F, IAC, IP, IAC, DO, TIMING_MARK,
+                    0xE3, 0x83, 0xAF, IAC, SUSP, IAC, DO, TIMING_MARK,
+                    'a', IAC, BREAK, IAC, DO, TIMING_MARK, '!', '\n'));
+            assertEquals("user " + telnet.number + ": уぃ😏ワa!", nc.readLine());
+            byte[] mark = bytes(IAC, WILL, TIMING_MARK);
+            assertArrayEquals(concat(mark, mark, mark, mark, mark), Net.readExactly(telnet.socket, 15));
         }
     }
 
@@ -109,6 +167,12 @@ class ChatTelnetTest {
         Matcher m = Pattern.compile("welcome, you are user (\\d+) ").matcher(telnet.screen());
         if (!m.find()) throw new AssertionError(telnet.screen());
         return Long.parseLong(m.group(1));
+    }
+
+    static byte[] concat(byte[]... parts) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] part : parts) out.writeBytes(part);
+        return out.toByteArray();
     }
 
     static byte[] bytes(int... values) {

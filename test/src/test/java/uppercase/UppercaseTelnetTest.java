@@ -49,6 +49,22 @@ class UppercaseTelnetTest {
     }
 
     @Test
+    void aTelnetCommandSplitAcrossTwoReadsIsStillACommand() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            s.setTcpNoDelay(true);
+            // IAC DO | TIMING-MARK, then IAC | DO TIMING-MARK: each part a read of its own
+            Net.write(s, UppercaseTest.bytes(IAC, DO));
+            Thread.sleep(200); // the scenario: two reads, not synchronisation
+            Net.write(s, UppercaseTest.bytes(TIMING_MARK, 'o', 'k', IAC));
+            Thread.sleep(200); // the scenario: two reads, not synchronisation
+            Net.write(s, UppercaseTest.bytes(DO, TIMING_MARK, '\n'));
+            s.shutdownOutput();
+            assertArrayEquals(UppercaseTest.bytes(IAC, DO, BINARY, IAC, WILL, TIMING_MARK, 'O', 'K', IAC, WILL, TIMING_MARK, '\n'),
+                    Net.readAll(s));
+        }
+    }
+
+    @Test
     void telnetShowsUpperCasedCyrillicAndStrasseAndAnNcClientGetsNoTelnetByte() throws Exception {
         Pty.assumeInstalled("telnet");
         try (Pty telnet = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
