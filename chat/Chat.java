@@ -369,8 +369,9 @@ public class Chat {
             frame(client, bytes, 0, start);                                 // may be the start of its CRLF
             client.cut = true;
         }
-        if (n == -1 && start < line.position()) {                           // EOF after an unfinished line: still send it
-            frame(client, bytes, start, line.position());
+        if (n == -1 && start < line.position()) {                           // EOF ends an unfinished line as '\n' would,
+            int end = bytes[line.position() - 1] == '\r' ? line.position() - 1 : line.position();
+            if (end > start || !client.cut) frame(client, bytes, start, end); // so a CR kept back from a piece adds nothing
             start = line.position();
         }
         line.limit(line.position()).position(start);

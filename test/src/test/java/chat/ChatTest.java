@@ -217,6 +217,18 @@ class ChatTest {
         }
     }
 
+    /** The first piece is cut before the CR, which may start a CRLF; EOF ends the line instead, and adds nothing. */
+    @Test
+    void aLineOf4095BytesAndACrBeforeEofIsOneMessage() throws Exception {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String line = "c".repeat(4095);
+            a.send(line + "\r");
+            a.socket.shutdownOutput();
+            assertEquals("user " + a.number + ": " + line, b.readLine());
+            assertEquals("user " + a.number + " disconnected", b.readLine());   // no empty "user N: " before it
+        }
+    }
+
     /**
      * A client that reads slowly and then half-closes gets every line it was owed, and then EOF.
      * The sender is held to the slow reader's pace meanwhile, so nothing piles up to the 1 MiB cap.
