@@ -405,7 +405,8 @@ public class Chat {
                 StringBuilder kept = new StringBuilder(end - start);
                 for (char c : new String(bytes, start, end - start, StandardCharsets.UTF_8).toCharArray()) {
                     boolean control = c != '\t' && Character.isISOControl(c); // C0, DEL and C1
-                    boolean invisible = c >= '\u2028' && c <= '\u202E' || c >= '\u2066' && c <= '\u2069';
+                    boolean invisible = c >= '\u2028' && c <= '\u202E' || c >= '\u2066' && c <= '\u2069'
+                            || c == '\u200E' || c == '\u200F' || c == '\u061C'; // LRM, RLM, ALM: marks, but they reorder too
                     if (!control && !invisible) kept.append(c);
                 }
                 append(kept.append('\n').toString().getBytes(StandardCharsets.UTF_8));

@@ -163,6 +163,8 @@ class ChatTest {
         try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
             a.send("abc\u202Edcba\u202C \u2066iso\u2069 \u202A\u202B\u202D one\u2028two\u2029three \u2067\u2068.\n");
             assertEquals("user " + a.number + ": abcdcba iso  onetwothree .", b.readLine());
+            a.send("\u200Fמימין\u200E ltr\u061C alm.\n");                   // RLM, LRM, ALM: marks that reorder too
+            assertEquals("user " + a.number + ": מימין ltr alm.", b.readLine());
         }
     }
 
