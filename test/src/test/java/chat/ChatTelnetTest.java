@@ -119,6 +119,43 @@ class ChatTelnetTest {
         }
     }
 
+    /**
+     * RELIABILITY #31: Latin-1 from nc, where "ÿú" is 0xFF 0xFA, IAC SB. Telnet subnegotiates only
+     * what was agreed, so this is text: the 0xFF, which starts no command, is dropped, 0xFA and the
+     * other bytes that are not UTF-8 become U+FFFD, and the nc user is sent no telnet byte.
+     */
+    @Test
+    void aStray0xFFFromAnNcUserSwallowsNothingAndGetsNoTelnetByte() {
+        try (Member nc = new Member(server.port()); Member other = new Member(server.port())) {
+            nc.readLine(); // other joined
+            Net.write(nc.socket, bytes('c', 'a', 'f', 0xE9, ' ', 'n', 'i', 0xF1, 'o', ' ', 0xFF, 0xFA, ' ', 'o', 'k', '\n'));
+            Net.write(nc.socket, bytes(0xFF, 0xF4, 'x', 0xFF, 0xF1, '\n'));              // "ÿôxÿñ": IAC IP, IAC NOP
+            nc.send("second line\n");
+            assertEquals("user " + nc.number + ": caf\uFFFD ni\uFFFDo \uFFFD ok", other.readLine());
+            assertEquals("user " + nc.number + ": x", other.readLine());
+            assertEquals("user " + nc.number + ": second line", other.readLine());
+            other.send("done\n");
+            assertEquals("user " + other.number + ": done", nc.readLine());  // and nothing else came before it
+        }
+    }
+
+    @Test
+    void anUnfinishedSubnegotiationEndsAtANewlineOrAfter256Bytes() {
+        try (Member nc = new Member(server.port()); Member telnet = new Member(server.port())) {
+            nc.readLine(); // telnet joined
+            Net.write(telnet.socket, bytes(IAC, WILL, BINARY));
+            assertArrayEquals(bytes(IAC, DO, BINARY), Net.readExactly(telnet.socket, 3));
+            Net.write(telnet.socket, concat("first ".getBytes(), bytes(IAC, SB, TERMINAL_TYPE), "lost\nsecond\n".getBytes()));
+            assertEquals("user " + telnet.number + ": first ", nc.readLine());
+            assertEquals("user " + telnet.number + ": second", nc.readLine());
+            // 256 bytes skipped (the option and 255 more), then text again
+            Net.write(telnet.socket, concat(bytes(IAC, SB, TERMINAL_TYPE), "x".repeat(255 + 10).getBytes(), "!\n".getBytes()));
+            assertEquals("user " + telnet.number + ": " + "x".repeat(10) + "!", nc.readLine());
+            Net.write(telnet.socket, concat(bytes(IAC, SB, TERMINAL_TYPE, 'a', IAC, SE), "done\n".getBytes()));
+            assertEquals("user " + telnet.number + ": done", nc.readLine());
+        }
+    }
+
     @Test
     void twoTelnetUsersTypeAnyScriptAndPressCtrlCAndEveryLineArrivesWhole() throws Exception {
         Pty.assumeInstalled("telnet");

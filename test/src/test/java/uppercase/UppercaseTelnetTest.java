@@ -64,6 +64,22 @@ class UppercaseTelnetTest {
         }
     }
 
+    /**
+     * RELIABILITY #31: Latin-1 from nc, where "ÿú" is 0xFF 0xFA, IAC SB. Telnet subnegotiates only
+     * what was agreed, so this is text: the 0xFF, which starts no command, is dropped, the bytes
+     * that are not UTF-8 come back unchanged, and no telnet byte is sent.
+     */
+    @Test
+    void aStray0xFFFromAnNcClientSwallowsNothingAndGetsNoTelnetByte() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            Net.write(s, UppercaseTest.bytes('c', 'a', 'f', 0xE9, ' ', 'n', 'i', 0xF1, 'o', ' ', 0xFF, 0xFA, ' ', 'o', 'k', '\n'));
+            Net.write(s, "second line\n");
+            s.shutdownOutput();
+            assertArrayEquals(UppercaseTest.bytes('C', 'A', 'F', 0xE9, ' ', 'N', 'I', 0xF1, 'O', ' ', 0xFA, ' ', 'O', 'K', '\n',
+                    'S', 'E', 'C', 'O', 'N', 'D', ' ', 'L', 'I', 'N', 'E', '\n'), Net.readAll(s));
+        }
+    }
+
     @Test
     void telnetShowsUpperCasedCyrillicAndStrasseAndAnNcClientGetsNoTelnetByte() throws Exception {
         Pty.assumeInstalled("telnet");
