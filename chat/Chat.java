@@ -27,16 +27,19 @@
  * since until then telnet turns some bytes of UTF-8 into Ctrl-C and the like
  * (in "у", 0x83 becomes IAC IP). Such a command arriving inside a character is
  * that byte, and is put back. TIMING-MARK is answered (RFC 860), so Ctrl-C never
- * freezes a screen; IP itself means nothing here (leave with Ctrl-] and "quit").
- * Every other option is refused. A stray 0xFF from nc (Latin-1 "ÿ") negotiates
- * nothing and mutes nothing, and nc users never get a telnet byte.
+ * freezes a screen; IP itself means nothing here. Every other option is
+ * refused. A stray 0xFF from nc (Latin-1 "ÿ") negotiates nothing and mutes
+ * nothing, and nc users never get a telnet byte. Until binary, plain telnet also
+ * takes 0x9D, a byte of 来, ם or ŝ, for its escape key (Ctrl-]) and opens its
+ * telnet> prompt, which the server cannot see: use telnet -E localhost 9040,
+ * which has no escape key (-8 does not help; close its window to leave).
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, alone in a
  * room of its own (a shared room needs the listener: inetd wait, Accept=no).
  *
  * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
- *          nc localhost 9040            (or telnet, in two or more terminals)
+ *          nc localhost 9040            (or telnet -E localhost 9040; in two or more terminals)
  */
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
@@ -80,7 +83,7 @@ public class Chat {
             A chat room: each line a client sends (with nc or telnet) goes to every other client as "user N: line".
               PORT           port to listen on (default 9040; 0 picks a free one)
               MAX_ROOM_SIZE  clients allowed at once; the next one is told "room is full" (default 256)
-            example: java chat/Chat.java 9040 256, then in two other terminals: nc localhost 9040""";
+            example: java chat/Chat.java 9040 256, then in two other terminals: nc localhost 9040 (or telnet -E localhost 9040: without -E, telnet takes the byte 0x9D of some UTF-8 characters for its escape key)""";
 
     static final int MAX_LINE = 4096;         // a longer line goes out in pieces of this many bytes
     static final int SEND_BUFFERS = 16 << 20; // the kernel's part of the room's output, shared out among its clients,

@@ -22,13 +22,17 @@
  * answered (RFC 860) so that Ctrl-C never freezes the screen, IP itself means
  * nothing here, every other option is refused, and 0xFF in the answer goes to
  * telnet as IAC IAC. A stray 0xFF from nc (Latin-1 "ÿ") negotiates nothing and
- * swallows nothing, and nc users never get a telnet byte.
+ * swallows nothing, and nc users never get a telnet byte. Until binary, plain
+ * telnet also takes 0x9D, a byte of 来, ם or ŝ, for its escape key (Ctrl-]) and
+ * opens its telnet> prompt, which the server cannot see: use
+ * telnet -E localhost 1067, which has no escape key (-8 does not help; close its
+ * window to leave).
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
  *
  * Try it:  java uppercase/Uppercase.java          (listens on port 1067)
- *          nc localhost 1067
+ *          nc localhost 1067                     (or telnet -E localhost 1067)
  */
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
@@ -75,7 +79,7 @@ public class Uppercase {
             usage: java uppercase/Uppercase.java [PORT]
             The upper-case service: text each client sends (with nc or telnet) comes back in upper case (UTF-8, Unicode rules).
               PORT  port to listen on (default 1067; 0 picks a free one)
-            example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067""";
+            example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067 (or telnet -E localhost 1067: without -E, telnet takes the byte 0x9D of some UTF-8 characters for its escape key)""";
 
     // A client that waits holds only a small buffer; one whose read fills it while more is
     // waiting is streaming, and gets a large one until nothing is waiting again.

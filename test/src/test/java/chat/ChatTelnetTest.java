@@ -28,6 +28,13 @@ class ChatTelnetTest {
      */
     static final String MANGLED = "как у тебя Ŝ Ě ワ";
 
+    /**
+     * Each has a byte 0x9D, whose low seven bits are Ctrl-], telnet's escape key: until it sends in
+     * binary, plain telnet opens its telnet> prompt instead of sending the character, and the server
+     * never sees it. telnet -E has no escape key.
+     */
+    static final String ESCAPES = "来 ם ŝ";
+
     Program server;
 
     /** A room of its own for each test: a departure from the other can never reach this one's members. */
@@ -159,10 +166,10 @@ class ChatTelnetTest {
     @Test
     void twoTelnetUsersTypeAnyScriptAndPressCtrlCAndEveryLineArrivesWhole() throws Exception {
         Pty.assumeInstalled("telnet");
-        try (Member nc = new Member(server.port()); Pty a = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
+        try (Member nc = new Member(server.port()); Pty a = Pty.run("telnet", "-E", "127.0.0.1", "" + server.port())) {
             long na = number(a);
             nc.skipUntil("user " + na + " joined the chat room");
-            try (Pty b = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
+            try (Pty b = Pty.run("telnet", "-E", "127.0.0.1", "" + server.port())) {
                 long nb = number(b);
                 a.awaitScreen("user " + nb + " joined the chat room");
                 assertEquals("user " + nb + " joined the chat room", nc.readLine());
@@ -170,8 +177,8 @@ class ChatTelnetTest {
                 // is what Ctrl-C is for), so after it the same user speaks first: once that line has
                 // arrived, the answer has too, and whatever the screen misses after it is lost for good.
                 String[][] turns = {
-                    {"a", MANGLED + " 🙂"},
-                    {"b", "日本語のテキスト, и эмодзи 🙂👍🏽"},           // 本 and テ have 0x9C and 0x83
+                    {"a", ESCAPES + " " + MANGLED + " 🙂"},
+                    {"b", ESCAPES + " 日本語のテキスト, и эмодзи 🙂👍🏽"}, // 本 and テ have 0x9C and 0x83
                     {"a", "^C"},
                     {"a", "после Ctrl-C: всё ещё видно " + MANGLED},
                     {"b", "^C"},

@@ -83,11 +83,12 @@ class UppercaseTelnetTest {
     @Test
     void telnetShowsUpperCasedCyrillicAndStrasseAndAnNcClientGetsNoTelnetByte() throws Exception {
         Pty.assumeInstalled("telnet");
-        try (Pty telnet = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
+        try (Pty telnet = Pty.run("telnet", "-E", "127.0.0.1", "" + server.port())) {
             telnet.awaitScreen("Escape character is");
-            // Each of у, я, Ŝ, Ě, ワ has a byte that telnet takes for Ctrl-C, -O, -\ or -Z until BINARY.
-            telnet.type("как у тебя? straße Ŝ Ě ワ 🙂\n");
-            telnet.awaitScreen("КАК У ТЕБЯ? STRASSE Ŝ Ě ワ 🙂\r\n");
+            // Each of у, я, Ŝ, Ě, ワ has a byte that telnet takes for Ctrl-C, -O, -\ or -Z until BINARY;
+            // 来, ם and ŝ have 0x9D, Ctrl-], which plain telnet takes for its escape key (not with -E).
+            telnet.type("来 ם ŝ как у тебя? straße Ŝ Ě ワ 🙂\n");
+            telnet.awaitScreen("来 ם Ŝ КАК У ТЕБЯ? STRASSE Ŝ Ě ワ 🙂\r\n");
             telnet.type("\u0003");                                              // Ctrl-C: the screen goes on
             telnet.type("ещё раз, ß\n");
             telnet.awaitScreen("ЕЩЁ РАЗ, SS\r\n");
