@@ -23,20 +23,24 @@
  * cannot be told from real chat and is not prevented.
  *
  * Telnet works as well as nc. A client is taken for telnet from its first
- * telnet command (0xFF, which UTF-8 text never contains, then a command byte);
- * the server then asks it to send in binary (RFC 856), since until then telnet
- * turns some bytes of UTF-8 into Ctrl-C and the like (in "у", 0x83 becomes
- * IAC IP). Such a command arriving inside a character is that byte, and is put
- * back. TIMING-MARK is answered (RFC 860), so Ctrl-C never freezes a screen;
- * IP itself means nothing here (leave with Ctrl-] and "quit"). Every other
- * option is refused. nc users never send a command and never get a telnet byte.
+ * negotiation (0xFF, which UTF-8 text never contains, then WILL, WONT, DO or
+ * DONT and an option); the server then asks it to send in binary (RFC 856),
+ * since until then telnet turns some bytes of UTF-8 into Ctrl-C and the like
+ * (in "у", 0x83 becomes IAC IP). Such a command arriving inside a character is
+ * that byte, and is put back. TIMING-MARK is answered (RFC 860), so Ctrl-C never
+ * freezes a screen; IP itself means nothing here. Every other option is
+ * refused. A stray 0xFF from nc (Latin-1 "ÿ") negotiates nothing and mutes
+ * nothing, and nc users never get a telnet byte. Until binary, plain telnet also
+ * takes 0x9D, a byte of 来, ם or ŝ, for its escape key (Ctrl-]) and opens its
+ * telnet> prompt, which the server cannot see: use telnet -E localhost 9040,
+ * which has no escape key (-8 does not help; close its window to leave).
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, alone in a
  * room of its own (a shared room needs the listener: inetd wait, Accept=no).
  *
  * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
- *          nc localhost 9040            (or telnet, in two or more terminals)
+ *          nc localhost 9040            (or telnet -E localhost 9040; in two or more terminals)
  */
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
@@ -81,7 +85,7 @@ public class Chat {
             A chat room: each line a client sends (with nc or telnet) goes to every other client as "user N: line".
               PORT           port to listen on (default 9040; 0 picks a free one)
               MAX_ROOM_SIZE  clients allowed at once; the next one is told "room is full" (default 256)
-            example: java chat/Chat.java 9040 256, then in two other terminals: nc localhost 9040""";
+            example: java chat/Chat.java 9040 256, then in two other terminals: nc localhost 9040 (or telnet -E localhost 9040: without -E, telnet takes the byte 0x9D of some UTF-8 characters for its escape key)""";
 
     static final int MAX_LINE = 4096;         // a longer line goes out in pieces of this many bytes
     static final int SEND_BUFFERS = 16 << 20; // the kernel's part of the room's output, shared out among its clients,
@@ -382,8 +386,9 @@ public class Chat {
             frame(client, bytes, 0, start);                                 // may be the start of its CRLF
             client.cut = true;
         }
-        if (n == -1 && start < line.position()) {                           // EOF after an unfinished line: still send it
-            frame(client, bytes, start, line.position());
+        if (n == -1 && start < line.position()) {                           // EOF ends an unfinished line as '\n' would,
+            int end = bytes[line.position() - 1] == '\r' ? line.position() - 1 : line.position();
+            if (end > start || !client.cut) frame(client, bytes, start, end); // so a CR kept back from a piece adds nothing
             start = line.position();
         }
         line.limit(line.position()).position(start);
@@ -418,7 +423,8 @@ public class Chat {
                 StringBuilder kept = new StringBuilder(end - start);
                 for (char c : new String(bytes, start, end - start, StandardCharsets.UTF_8).toCharArray()) {
                     boolean control = c != '\t' && Character.isISOControl(c); // C0, DEL and C1
-                    boolean invisible = c >= '\u2028' && c <= '\u202E' || c >= '\u2066' && c <= '\u2069';
+                    boolean invisible = c >= '\u2028' && c <= '\u202E' || c >= '\u2066' && c <= '\u2069'
+                            || c == '\u200E' || c == '\u200F' || c == '\u061C'; // LRM, RLM, ALM: marks, but they reorder too
                     if (!control && !invisible) kept.append(c);
                 }
                 append(kept.append('\n').toString().getBytes(StandardCharsets.UTF_8));
@@ -708,9 +714,10 @@ public class Chat {
         static final int BINARY = 0, TIMING_MARK = 6;
         static final int TEXT = 0, SB_IAC = 1;                    // states beside IAC, a verb, SB
         static final int OFF = 0, ASKED = 1, ON = 2;
+        static final int MAX_SUBNEGOTIATION = 256;                // bytes skipped at most, if no IAC SE comes
         final ByteArrayOutputStream answers = new ByteArrayOutputStream();
-        boolean recognised;
-        int state = TEXT, binary = OFF;                           // binary: the client's side of BINARY
+        boolean recognised;                                       // it has negotiated: it is telnet
+        int state = TEXT, binary = OFF, skipped;                  // binary: the client's side of BINARY
 
         static boolean present(byte[] bytes, int start, int end) {
             for (int i = start; i < end; i++) if (bytes[i] == (byte) IAC) return true;
@@ -730,24 +737,34 @@ public class Chat {
                     }
                     case IAC -> {
                         state = TEXT;
-                        if (b == IAC || b < EOF) {                           // IAC IAC is the byte 0xFF; before what
-                            bytes[to++] = (byte) b;                          // is no command, IAC is dropped
-                        } else {
-                            if (!recognised) {                               // telnet: ask for 8-bit input
-                                recognised = true;
-                                binary = ASKED;
-                                answer(DO, BINARY);
-                            }
-                            if (b >= WILL || b == SB) state = b;             // a verb, or a subnegotiation to skip
-                            else if (typed(b) > 0 && insideCharacter(bytes, to)) bytes[to++] = (byte) typed(b);
+                        // IAC IAC is the byte 0xFF; before what is no command, IAC is dropped, and so it is
+                        // before SB from a client that never negotiated (telnet subnegotiates only what was
+                        // agreed): "ÿú" from nc is text.
+                        if (b == IAC || b < EOF || b == SB && !recognised) {
+                            bytes[to++] = (byte) b;
+                        } else if (b >= WILL || b == SB) {
+                            state = b;                                       // a verb, or a subnegotiation to skip
+                            skipped = 0;
+                        } else if (typed(b) > 0 && insideCharacter(bytes, to)) {
+                            bytes[to++] = (byte) typed(b);
                         }
                     }
                     case WILL, WONT, DO, DONT -> {
+                        if (!recognised) {                                   // a negotiation: telnet, so ask for
+                            recognised = true;                               // 8-bit input (a stray 0xFF from nc
+                            binary = ASKED;                                  // starts none, and gets no answer)
+                            answer(DO, BINARY);
+                        }
                         negotiate(state, b);
                         state = TEXT;
                     }
-                    case SB -> state = b == IAC ? SB_IAC : SB;
-                    case SB_IAC -> state = b == SE ? TEXT : SB;
+                    case SB, SB_IAC -> {
+                        // Skipped up to IAC SE. Left unfinished, it ends at a newline, which is kept, or
+                        // after MAX_SUBNEGOTIATION bytes, so that it never mutes the user who sent it.
+                        if (b == '\n') bytes[to++] = '\n';
+                        if (b == '\n' || state == SB_IAC && b == SE || ++skipped == MAX_SUBNEGOTIATION) state = TEXT;
+                        else state = state == SB && b == IAC ? SB_IAC : SB;
+                    }
                     default -> throw new IllegalStateException("telnet state " + state);
                 }
             }

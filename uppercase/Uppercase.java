@@ -14,20 +14,25 @@
  *
  * Telnet works as well as nc. 0xFF never occurs in UTF-8 text: from a client it
  * starts a telnet command (IAC), which is answered and never upper-cased (IAC
- * IAC is the byte 0xFF itself). The first command shows the client is telnet:
- * it is then asked to send in binary (RFC 856), since until then telnet turns
- * some bytes of UTF-8 into Ctrl-C and the like (in "у", 0x83 becomes IAC IP);
- * such a command arriving inside a character is that byte, and is put back.
- * TIMING-MARK is answered (RFC 860) so that Ctrl-C never freezes the screen,
- * IP itself means nothing here, every other option is refused, and 0xFF in the
- * answer goes to telnet as IAC IAC. nc users never send a command and never get
- * a telnet byte.
+ * IAC is the byte 0xFF itself). The first negotiation (IAC, then WILL, WONT,
+ * DO or DONT and an option) shows the client is telnet: it is then asked to
+ * send in binary (RFC 856), since until then telnet turns some bytes of UTF-8
+ * into Ctrl-C and the like (in "у", 0x83 becomes IAC IP); such a command
+ * arriving inside a character is that byte, and is put back. TIMING-MARK is
+ * answered (RFC 860) so that Ctrl-C never freezes the screen, IP itself means
+ * nothing here, every other option is refused, and 0xFF in the answer goes to
+ * telnet as IAC IAC. A stray 0xFF from nc (Latin-1 "ÿ") negotiates nothing and
+ * swallows nothing, and nc users never get a telnet byte. Until binary, plain
+ * telnet also takes 0x9D, a byte of 来, ם or ŝ, for its escape key (Ctrl-]) and
+ * opens its telnet> prompt, which the server cannot see: use
+ * telnet -E localhost 1067, which has no escape key (-8 does not help; close its
+ * window to leave).
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
  *
  * Try it:  java uppercase/Uppercase.java          (listens on port 1067)
- *          nc localhost 1067
+ *          nc localhost 1067                     (or telnet -E localhost 1067)
  */
 import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
@@ -74,7 +79,7 @@ public class Uppercase {
             usage: java uppercase/Uppercase.java [PORT]
             The upper-case service: text each client sends (with nc or telnet) comes back in upper case (UTF-8, Unicode rules).
               PORT  port to listen on (default 1067; 0 picks a free one)
-            example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067""";
+            example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067 (or telnet -E localhost 1067: without -E, telnet takes the byte 0x9D of some UTF-8 characters for its escape key)""";
 
     // A client that waits holds only a small buffer; one whose read fills it while more is
     // waiting is streaming, and gets a large one until nothing is waiting again.
@@ -303,9 +308,10 @@ public class Uppercase {
         static final int BINARY = 0, TIMING_MARK = 6;
         static final int TEXT = 0, SB_IAC = 1;                    // states beside IAC, a verb, SB
         static final int OFF = 0, ASKED = 1, ON = 2;
+        static final int MAX_SUBNEGOTIATION = 256;                // bytes skipped at most, if no IAC SE comes
         final ByteArrayOutputStream answers = new ByteArrayOutputStream();
-        boolean recognised;
-        int state = TEXT, binary = OFF;                           // binary: the client's side of BINARY
+        boolean recognised;                                       // it has negotiated: it is telnet
+        int state = TEXT, binary = OFF, skipped;                  // binary: the client's side of BINARY
 
         static boolean present(byte[] bytes, int start, int end) {
             for (int i = start; i < end; i++) if (bytes[i] == (byte) IAC) return true;
@@ -325,24 +331,34 @@ public class Uppercase {
                     }
                     case IAC -> {
                         state = TEXT;
-                        if (b == IAC || b < EOF) {                           // IAC IAC is the byte 0xFF; before what
-                            bytes[to++] = (byte) b;                          // is no command, IAC is dropped
-                        } else {
-                            if (!recognised) {                               // telnet: ask for 8-bit input
-                                recognised = true;
-                                binary = ASKED;
-                                answer(DO, BINARY);
-                            }
-                            if (b >= WILL || b == SB) state = b;             // a verb, or a subnegotiation to skip
-                            else if (typed(b) > 0 && insideCharacter(bytes, to)) bytes[to++] = (byte) typed(b);
+                        // IAC IAC is the byte 0xFF; before what is no command, IAC is dropped, and so it is
+                        // before SB from a client that never negotiated (telnet subnegotiates only what was
+                        // agreed): "ÿú" from nc is text.
+                        if (b == IAC || b < EOF || b == SB && !recognised) {
+                            bytes[to++] = (byte) b;
+                        } else if (b >= WILL || b == SB) {
+                            state = b;                                       // a verb, or a subnegotiation to skip
+                            skipped = 0;
+                        } else if (typed(b) > 0 && insideCharacter(bytes, to)) {
+                            bytes[to++] = (byte) typed(b);
                         }
                     }
                     case WILL, WONT, DO, DONT -> {
+                        if (!recognised) {                                   // a negotiation: telnet, so ask for
+                            recognised = true;                               // 8-bit input (a stray 0xFF from nc
+                            binary = ASKED;                                  // starts none, and gets no answer)
+                            answer(DO, BINARY);
+                        }
                         negotiate(state, b);
                         state = TEXT;
                     }
-                    case SB -> state = b == IAC ? SB_IAC : SB;
-                    case SB_IAC -> state = b == SE ? TEXT : SB;
+                    case SB, SB_IAC -> {
+                        // Skipped up to IAC SE. Left unfinished, it ends at a newline, which is kept, or
+                        // after MAX_SUBNEGOTIATION bytes, so that it never mutes the user who sent it.
+                        if (b == '\n') bytes[to++] = '\n';
+                        if (b == '\n' || state == SB_IAC && b == SE || ++skipped == MAX_SUBNEGOTIATION) state = TEXT;
+                        else state = state == SB && b == IAC ? SB_IAC : SB;
+                    }
                     default -> throw new IllegalStateException("telnet state " + state);
                 }
             }

@@ -148,10 +148,23 @@ class ChatTest {
     }
 
     @Test
+    void aControlCharacterIsRemovedAloneWhenNonAsciiTextFollowsIt() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            a.send("a\u0007é\n" + "\u001b[1mbold\u001b[0m, ünd\n" + "x\u0000y\u0085z ж\n");
+            String prefix = "user " + a.number + ": ";
+            assertEquals(prefix + "aé", b.readLine());                   // the text before the control, once
+            assertEquals(prefix + "[1mbold[0m, ünd", b.readLine());
+            assertEquals(prefix + "xyz ж", b.readLine());                // C0 and C1 (U+0085) alike
+        }
+    }
+
+    @Test
     void bidirectionalControlsAndLineSeparatorsAreRemoved() {
         try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
             a.send("abc\u202Edcba\u202C \u2066iso\u2069 \u202A\u202B\u202D one\u2028two\u2029three \u2067\u2068.\n");
             assertEquals("user " + a.number + ": abcdcba iso  onetwothree .", b.readLine());
+            a.send("\u200Fמימין\u200E ltr\u061C alm.\n");                   // RLM, LRM, ALM: marks that reorder too
+            assertEquals("user " + a.number + ": מימין ltr alm.", b.readLine());
         }
     }
 
@@ -179,6 +192,22 @@ class ChatTest {
         }
     }
 
+    /** 😀 is four bytes: starting at byte 4093, 4094 or 4095 of a line, its end lies past the 4,096 of a piece. */
+    @Test
+    void aFourByteCharacterAcrossThePieceBoundaryOfALongLineGoesWholeIntoTheNextPiece() {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String prefix = "user " + a.number + ": ";
+            a.send("x".repeat(4092) + "😀" + "y\n");                       // bytes 4092-4095: it fits the first piece
+            assertEquals(prefix + "x".repeat(4092) + "😀", b.readLine());
+            assertEquals(prefix + "y", b.readLine());
+            for (int start = 4093; start <= 4095; start++) {
+                a.send("x".repeat(start) + "😀" + "y\n");
+                assertEquals(prefix + "x".repeat(start), b.readLine(), "😀 at byte " + start);
+                assertEquals(prefix + "😀y", b.readLine(), "😀 at byte " + start);
+            }
+        }
+    }
+
     @Test
     void anUnfinishedLastLineIsSentAtEof() throws Exception {
         try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
@@ -187,6 +216,18 @@ class ChatTest {
             assertEquals("user " + a.number + ": one", b.readLine());
             assertEquals("user " + a.number + ": no newline at the end", b.readLine());
             assertEquals("user " + a.number + " disconnected", b.readLine());
+        }
+    }
+
+    /** The first piece is cut before the CR, which may start a CRLF; EOF ends the line instead, and adds nothing. */
+    @Test
+    void aLineOf4095BytesAndACrBeforeEofIsOneMessage() throws Exception {
+        try (Member a = new Member(server.port()); Member b = new Member(server.port())) {
+            String line = "c".repeat(4095);
+            a.send(line + "\r");
+            a.socket.shutdownOutput();
+            assertEquals("user " + a.number + ": " + line, b.readLine());
+            assertEquals("user " + a.number + " disconnected", b.readLine());   // no empty "user N: " before it
         }
     }
 

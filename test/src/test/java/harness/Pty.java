@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  * Pty.assumeInstalled("telnet");
- * try (Pty telnet = Pty.run("telnet", "127.0.0.1", "9040")) {
+ * try (Pty telnet = Pty.run("telnet", "-E", "127.0.0.1", "9040")) { // -E: no escape key, see ChatTelnetTest
  *     telnet.type("hello\n");
  *     telnet.awaitScreen("user 1: hi");
  * }

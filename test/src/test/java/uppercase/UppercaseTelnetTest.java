@@ -49,13 +49,46 @@ class UppercaseTelnetTest {
     }
 
     @Test
+    void aTelnetCommandSplitAcrossTwoReadsIsStillACommand() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            s.setTcpNoDelay(true);
+            // IAC DO | TIMING-MARK, then IAC | DO TIMING-MARK: each part a read of its own
+            Net.write(s, UppercaseTest.bytes(IAC, DO));
+            Thread.sleep(200); // the scenario: two reads, not synchronisation
+            Net.write(s, UppercaseTest.bytes(TIMING_MARK, 'o', 'k', IAC));
+            Thread.sleep(200); // the scenario: two reads, not synchronisation
+            Net.write(s, UppercaseTest.bytes(DO, TIMING_MARK, '\n'));
+            s.shutdownOutput();
+            assertArrayEquals(UppercaseTest.bytes(IAC, DO, BINARY, IAC, WILL, TIMING_MARK, 'O', 'K', IAC, WILL, TIMING_MARK, '\n'),
+                    Net.readAll(s));
+        }
+    }
+
+    /**
+     * RELIABILITY #31: Latin-1 from nc, where "ÿú" is 0xFF 0xFA, IAC SB. Telnet subnegotiates only
+     * what was agreed, so this is text: the 0xFF, which starts no command, is dropped, the bytes
+     * that are not UTF-8 come back unchanged, and no telnet byte is sent.
+     */
+    @Test
+    void aStray0xFFFromAnNcClientSwallowsNothingAndGetsNoTelnetByte() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            Net.write(s, UppercaseTest.bytes('c', 'a', 'f', 0xE9, ' ', 'n', 'i', 0xF1, 'o', ' ', 0xFF, 0xFA, ' ', 'o', 'k', '\n'));
+            Net.write(s, "second line\n");
+            s.shutdownOutput();
+            assertArrayEquals(UppercaseTest.bytes('C', 'A', 'F', 0xE9, ' ', 'N', 'I', 0xF1, 'O', ' ', 0xFA, ' ', 'O', 'K', '\n',
+                    'S', 'E', 'C', 'O', 'N', 'D', ' ', 'L', 'I', 'N', 'E', '\n'), Net.readAll(s));
+        }
+    }
+
+    @Test
     void telnetShowsUpperCasedCyrillicAndStrasseAndAnNcClientGetsNoTelnetByte() throws Exception {
         Pty.assumeInstalled("telnet");
-        try (Pty telnet = Pty.run("telnet", "127.0.0.1", "" + server.port())) {
+        try (Pty telnet = Pty.run("telnet", "-E", "127.0.0.1", "" + server.port())) {
             telnet.awaitScreen("Escape character is");
-            // Each of у, я, Ŝ, Ě, ワ has a byte that telnet takes for Ctrl-C, -O, -\ or -Z until BINARY.
-            telnet.type("как у тебя? straße Ŝ Ě ワ 🙂\n");
-            telnet.awaitScreen("КАК У ТЕБЯ? STRASSE Ŝ Ě ワ 🙂\r\n");
+            // Each of у, я, Ŝ, Ě, ワ has a byte that telnet takes for Ctrl-C, -O, -\ or -Z until BINARY;
+            // 来, ם and ŝ have 0x9D, Ctrl-], which plain telnet takes for its escape key (not with -E).
+            telnet.type("来 ם ŝ как у тебя? straße Ŝ Ě ワ 🙂\n");
+            telnet.awaitScreen("来 ם Ŝ КАК У ТЕБЯ? STRASSE Ŝ Ě ワ 🙂\r\n");
             telnet.type("\u0003");                                              // Ctrl-C: the screen goes on
             telnet.type("ещё раз, ß\n");
             telnet.awaitScreen("ЕЩЁ РАЗ, SS\r\n");
