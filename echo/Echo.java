@@ -122,6 +122,8 @@ public class Echo {
         log("connection from " + peer);
         AtomicLong total = new AtomicLong();                             // echoed, here or on a platform thread
         try (client) {                                                   // close() when done, whatever happens
+            // An answer longer than one read takes several writes; Nagle would hold the last for the client's delayed ACK.
+            client.setOption(StandardSocketOptions.TCP_NODELAY, true);   // setsockopt(TCP_NODELAY)
             echo(client, total, false);
             client.shutdownOutput();                                     // shutdown(SHUT_WR): EOF for the client too
             log(peer + " closed (" + total + " bytes)");
