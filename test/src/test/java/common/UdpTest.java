@@ -12,6 +12,7 @@ import harness.Program;
 import java.io.IOException;
 import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -112,9 +113,25 @@ class UdpTest {
         }
     }
 
-    /** A UDP socket on the wildcard address (as the servers bind it) whose port number TCP can still bind. */
+    /**
+     * A UDP socket on the wildcard address (as the servers bind it) whose port number TCP can still
+     * bind. Another test can take a number between freePort() and a bind: so UDP is bound first and
+     * held, which keeps every other freePort() off that number, and then TCP is tried; a number
+     * taken on either side meanwhile is given up for another.
+     */
     static DatagramSocket udpPortFreeForTcp() throws IOException {
-        return new DatagramSocket(Net.freePort());
+        for (int tries = 1; ; tries++) {
+            DatagramSocket udp = new DatagramSocket(null);
+            try (ServerSocket tcp = new ServerSocket()) {
+                udp.bind(new InetSocketAddress(Net.freePort()));
+                tcp.setReuseAddress(true);                                 // as the servers bind it
+                tcp.bind(new InetSocketAddress(udp.getLocalPort()));
+                return udp;
+            } catch (IOException e) {
+                udp.close();
+                if (tries == 100) throw e;
+            }
+        }
     }
 
     /** UDP has a thread of its own: a flood of datagrams does not keep TCP clients waiting. */
