@@ -537,6 +537,7 @@ public class Bench {
                 record(t, "bulk, 1 connection: bytes moved, both ways", "GB/s", 2 * bulk(t, 1, data, data) / 1e9);
                 record(t, "bulk, 8 connections: bytes moved, both ways", "GB/s", 2 * bulk(t, 8, data, data) / 1e9);
                 roundTrips(t);
+                messageRoundTrips(t, data, data);
                 firstAnswer(t, data, data, "hi\n", "hi\n");
             });
             runs(targets.stream().filter(t -> t.pid() > 0).toList(), t -> {
@@ -681,6 +682,31 @@ public class Bench {
         }
     }
 
+    /**
+     * Requests of 1, 4 and 64 KiB, each answered before the next, unpinned: a server that
+     * reads less than a request at a time answers in several writes, and unless it sets
+     * TCP_NODELAY, Nagle's algorithm holds the last for the client's delayed ACK (40 ms).
+     */
+    static void messageRoundTrips(Target t, byte[] send, byte[] expect) throws Exception {
+        ByteBuffer out = twice(t.isCeiling() ? expect : send), want = twice(expect);
+        try (SocketChannel ch = SocketChannel.open(local(t.port))) {
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            for (int size : new int[] {1024, 4096, 65536}) {
+                ByteBuffer in = ByteBuffer.allocateDirect(size);
+                long[] nanos = new long[Math.max(10, scale.roundTrips() / 50)];
+                for (int i = -nanos.length / 10; i < nanos.length; i++) { // the first tenth warms up
+                    long start = System.nanoTime();
+                    ch.write(out.clear().limit(size));                        // blocking: all of it
+                    for (in.clear(); in.hasRemaining(); ) if (ch.read(in) < 0) throw new EOFException("the server closed the connection");
+                    if (in.flip().mismatch(want.clear().limit(size)) >= 0) fail("MISMATCH: a " + size + "-byte request came back changed");
+                    if (i >= 0) nanos[i] = System.nanoTime() - start;
+                }
+                Arrays.sort(nanos);
+                record(t, size / 1024 + " KiB request and answer, p50", "µs", nanos[nanos.length / 2] / 1e3);
+            }
+        }
+    }
+
     /** Pins a server (every thread it has, and so those they start later) to CPUS, e.g. "0" or "0-1"; a thread that ends meanwhile is no matter. */
     static void pin(Target t, String cpus) throws Exception {
         if (t.inside != null) trivialCpu = cpus.contains("-") ? -1 : Integer.parseInt(cpus);
@@ -783,6 +809,7 @@ public class Bench {
         try {
             runs(targets, t -> {
                 record(t, "bulk ASCII, 1 connection: bytes moved, both ways", "GB/s", 2 * bulk(t, 1, ascii, asciiUpper) / 1e9);
+                messageRoundTrips(t, ascii, asciiUpper);
                 firstAnswer(t, ascii, asciiUpper, "hi\n", "HI\n");
             });
             runs(present(java, ceiling), t -> // C's toupper() knows no ß

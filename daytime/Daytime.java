@@ -7,9 +7,10 @@
  * threads. That is simple and cheap, and it costs concurrency: a slow client
  * would delay the next, so serving one must never wait on the client. UDP
  * datagrams to the same port number are answered too, by a second thread,
- * never one from a port below 1024 or from echo's or daytime's (see refusal()).
- * An answer leaves from the address the kernel picks: on a host with several,
- * maybe not the one the datagram came to (Java has no IP_PKTINFO).
+ * never one from a port below 1024 or daytime's own, and a few a second from
+ * each source (see refusal()). An answer leaves from the address the kernel
+ * picks: on a host with several, maybe not the one the datagram came to (Java
+ * has no IP_PKTINFO).
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
@@ -42,7 +43,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ThreadFactory;
@@ -159,7 +162,7 @@ public class Daytime {
             String trouble;
             try {
                 var sender = (InetSocketAddress) udp.receive(datagram.clear()); // recvfrom()
-                trouble = refusal(sender.getPort(), own);
+                trouble = refusal(sender, own);
                 if (trouble == null) {
                     udp.send(ByteBuffer.wrap(now()), sender);            // sendto()
                     continue;
@@ -172,15 +175,31 @@ public class Daytime {
         }
     }
 
+    // Each source (address and port) is answered from a token bucket of its own: BURST tokens at
+    // most, one spent per answer, PER_SECOND back. A bucket is kept as the time it is full again,
+    // and only for the SOURCES heard from last, so forged sources cannot fill memory.
+    static final int BURST = 8, PER_SECOND = 4, SOURCES = 4096;
+    static final Map<SocketAddress, Long> FULL_AGAIN = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<SocketAddress, Long> eldest) {
+            return size() > SOURCES;                                     // forget the least recently heard
+        }
+    };
+
     /**
-     * Why a datagram from port {@code from} must not be answered, or null if it may be. A port
-     * below 1024 is another service's (echo, chargen...), and the server's own port and the
-     * collection's other UDP ports are echo's and daytime's: an answer could start two services,
-     * or one and itself, answering each other for good, or reflect an attack (CERT CA-1996-01).
+     * Why a datagram from {@code sender} must not be answered, or null if it may be, which spends
+     * a token. A port below 1024 is another service's (echo, chargen...), and the server's own
+     * port is the server itself: an answer could start two services, or one and itself, answering
+     * each other for good, or reflect an attack (CERT CA-1996-01). Services on other ports cannot
+     * be listed, so each source is answered at a bounded rate: a loop runs out of tokens at once.
      */
-    static String refusal(int from, int own) {
-        if (from < 1024) return "source port below 1024";
-        if (from == own || from == 15000 || from == 8013) return "source port is an echo or daytime port";
+    static String refusal(InetSocketAddress sender, int own) {
+        if (sender.getPort() < 1024) return "source port below 1024";
+        if (sender.getPort() == own) return "source port is the server's own";
+        long now = System.nanoTime(), token = 1_000_000_000L / PER_SECOND;  // ns to earn one back
+        long full = Math.max(now, FULL_AGAIN.getOrDefault(sender, now));
+        if (full - now > (BURST - 1) * token) return "more than " + BURST + " at once or " + PER_SECOND + " a second from it";
+        FULL_AGAIN.put(sender, full + token);                            // one token spent: full one token later
         return null;
     }
 

@@ -11,11 +11,11 @@
  * not time-sliced: two that never block would hold both carriers of a 2-core
  * machine and starve every other client). On JDK 17 each client has a platform
  * thread, which costs a stack. UDP datagrams to the same port number are
- * echoed too, by one thread of their own, but never one from a port below 1024
- * or from echo's or daytime's (see refusal()). An answer leaves from the address
- * the kernel picks: on a host with several, maybe not the one the datagram came
- * to (Java has no IP_PKTINFO). Echo is byte-exact: it echoes telnet's IAC bytes
- * like any other.
+ * echoed too, by one thread of their own: never one from a port below 1024 or
+ * echo's own, and a few a second from each source (see refusal()). An answer
+ * leaves from the address the kernel picks: on a host with several, maybe not
+ * the one the datagram came to (Java has no IP_PKTINFO). Echo is byte-exact: it
+ * echoes telnet's IAC bytes like any other.
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
@@ -42,6 +42,8 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
@@ -122,6 +124,8 @@ public class Echo {
         log("connection from " + peer);
         AtomicLong total = new AtomicLong();                             // echoed, here or on a platform thread
         try (client) {                                                   // close() when done, whatever happens
+            // An answer longer than one read takes several writes; Nagle would hold the last for the client's delayed ACK.
+            client.setOption(StandardSocketOptions.TCP_NODELAY, true);   // setsockopt(TCP_NODELAY)
             echo(client, total, false);
             client.shutdownOutput();                                     // shutdown(SHUT_WR): EOF for the client too
             log(peer + " closed (" + total + " bytes)");
@@ -187,7 +191,7 @@ public class Echo {
             String trouble;
             try {
                 var sender = (InetSocketAddress) udp.receive(datagram.clear()); // recvfrom()
-                trouble = refusal(sender.getPort(), own);
+                trouble = refusal(sender, own);
                 if (trouble == null) {
                     udp.send(datagram.flip(), sender);                   // sendto()
                     continue;
@@ -200,15 +204,31 @@ public class Echo {
         }
     }
 
+    // Each source (address and port) is answered from a token bucket of its own: BURST tokens at
+    // most, one spent per answer, PER_SECOND back. A bucket is kept as the time it is full again,
+    // and only for the SOURCES heard from last, so forged sources cannot fill memory.
+    static final int BURST = 8, PER_SECOND = 4, SOURCES = 4096;
+    static final Map<SocketAddress, Long> FULL_AGAIN = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<SocketAddress, Long> eldest) {
+            return size() > SOURCES;                                     // forget the least recently heard
+        }
+    };
+
     /**
-     * Why a datagram from port {@code from} must not be answered, or null if it may be. A port
-     * below 1024 is another service's (echo, chargen...), and the server's own port and the
-     * collection's other UDP ports are echo's and daytime's: an answer could start two services,
-     * or one and itself, answering each other for good, or reflect an attack (CERT CA-1996-01).
+     * Why a datagram from {@code sender} must not be answered, or null if it may be, which spends
+     * a token. A port below 1024 is another service's (echo, chargen...), and the server's own
+     * port is the server itself: an answer could start two services, or one and itself, answering
+     * each other for good, or reflect an attack (CERT CA-1996-01). Services on other ports cannot
+     * be listed, so each source is answered at a bounded rate: a loop runs out of tokens at once.
      */
-    static String refusal(int from, int own) {
-        if (from < 1024) return "source port below 1024";
-        if (from == own || from == 15000 || from == 8013) return "source port is an echo or daytime port";
+    static String refusal(InetSocketAddress sender, int own) {
+        if (sender.getPort() < 1024) return "source port below 1024";
+        if (sender.getPort() == own) return "source port is the server's own";
+        long now = System.nanoTime(), token = 1_000_000_000L / PER_SECOND;  // ns to earn one back
+        long full = Math.max(now, FULL_AGAIN.getOrDefault(sender, now));
+        if (full - now > (BURST - 1) * token) return "more than " + BURST + " at once or " + PER_SECOND + " a second from it";
+        FULL_AGAIN.put(sender, full + token);                            // one token spent: full one token later
         return null;
     }
 

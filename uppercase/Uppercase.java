@@ -136,6 +136,8 @@ public class Uppercase {
         String peer = address(client.getRemoteSocketAddress());
         log("connection from " + peer);
         try (client) {                                                   // close() when done, whatever happens
+            // An answer longer than one read takes several writes; Nagle would hold the last for the client's delayed ACK.
+            client.setTcpNoDelay(true);                                  // setsockopt(TCP_NODELAY)
             long total = service(client.getInputStream(), new BufferedOutputStream(client.getOutputStream(), SMALL_BUFFER));
             client.shutdownOutput();                                     // shutdown(SHUT_WR): EOF for the client too
             log(peer + " closed (" + total + " bytes)");

@@ -58,6 +58,24 @@ class FragmentTest {
         }
     }
 
+    /**
+     * Echo and Daytime alone answer UDP, so their UDP code is copied between the two only, above
+     * the fragment: how each binds its port, and the guard against loops (the token buckets and
+     * refusal()). Those copies must not drift either.
+     */
+    @Test
+    void theUdpGuardIsTheSameInEchoAndDaytime() throws IOException {
+        Map<String, Member> echo = members(Files.readAllLines(Program.root().resolve("echo/Echo.java")), 0);
+        Map<String, Member> daytime = members(Files.readAllLines(Program.root().resolve("daytime/Daytime.java")), 0);
+        List<String> drift = new ArrayList<>();
+        for (String name : List.of("listenTcpAndUdp", "BURST", "refusal")) {
+            assertTrue(echo.containsKey(name) && daytime.containsKey(name), name + " is not in both echo and daytime");
+            int at = firstDifference(daytime.get(name).lines(), echo.get(name).lines());
+            if (at >= 0) drift.add("daytime/Daytime.java:" + (daytime.get(name).line() + at) + ": " + name + " differs from echo's");
+        }
+        assertEquals(List.of(), drift);
+    }
+
     record Member(String name, int line, List<String> lines) {
     }
 
@@ -70,6 +88,11 @@ class FragmentTest {
         int start = -1;
         for (int i = 0; i < lines.size(); i++) if (lines.get(i).contains(MARKER)) start = i + 1;
         assertTrue(start > 0, file + " has no line '" + MARKER + "'");
+        return members(lines, start);
+    }
+
+    /** The members of lines[start..], as above. */
+    static Map<String, Member> members(List<String> lines, int start) {
         Map<String, Member> members = new LinkedHashMap<>();
         List<String> chunk = new ArrayList<>();
         int chunkStart = start;

@@ -1,7 +1,9 @@
 package common;
 
 import static harness.Net.seconds;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -12,9 +14,12 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.parallel.Isolated;
@@ -42,6 +47,44 @@ class ThreadPerClientTest {
             for (int i = 0; i < 3; i++) kind.assertServes(server, seconds(5));
             assertTrue(streams.allFlowing(), streams.toString());
         }
+    }
+
+    /**
+     * A message longer than the server's 1 KiB read is answered in two writes or more; with
+     * Nagle's algorithm on, the kernel held the last one until the client's delayed ACK, 40 ms
+     * later, so 50 round trips of 4 KiB took 2.2 s (C fork echo: under 0.01 s). The client here
+     * has TCP_NODELAY, so any wait is the server's. The one timing bound, 1 s for 50, is safe:
+     * a server that answers at once needs under 0.1 s even with its code not yet compiled, a
+     * tenth of it, while a delayed ACK per round trip (40 ms at least on Linux) cannot fit 50
+     * in under 1.9 s. How fast it is belongs to the benchmark; this only tells the two apart.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
+    void messagesOfEverySizeComeBackWithoutWaitingForADelayedAck(Servers kind) throws Exception {
+        try (Program server = kind.start(); Socket s = Net.connect(server.port())) {
+            s.setTcpNoDelay(true);
+            SplittableRandom random = new SplittableRandom(32);
+            List<String> times = new ArrayList<>();
+            boolean slow = false;
+            for (int size : new int[] {1, 1500, 4096, 65536}) {
+                byte[] message = new byte[size];
+                for (int i = 0; i < size; i++) message[i] = (byte) random.nextInt('a', 'z' + 1);
+                byte[] answer = kind == Servers.ECHO ? message : new String(message, StandardCharsets.US_ASCII)
+                        .toUpperCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII);
+                roundTrip(s, message, answer); // the first of a size may start a thread or compile code: untimed
+                long start = System.nanoTime();
+                for (int i = 0; i < 50; i++) roundTrip(s, message, answer);
+                Duration took = Duration.ofNanos(System.nanoTime() - start);
+                times.add(size + " B: " + took.toMillis() + " ms");
+                slow |= took.compareTo(seconds(1)) >= 0;
+            }
+            assertFalse(slow, "50 round trips of each size: " + times + "\n" + server.describe());
+        }
+    }
+
+    static void roundTrip(Socket s, byte[] message, byte[] answer) throws IOException {
+        s.getOutputStream().write(message); // 64 KiB fits the kernel's buffers both ways: no reader thread needed
+        assertArrayEquals(answer, Net.readExactly(s, answer.length));
     }
 
     /**

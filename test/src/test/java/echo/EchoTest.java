@@ -54,8 +54,8 @@ class EchoTest {
         SplittableRandom random = new SplittableRandom(9);
         List<Integer> sizes = new ArrayList<>(List.of(0, 1, 1472, 1473, 65_507)); // 65,507: the most UDP carries over IPv4
         for (int i = 0; i < 200; i++) sizes.add(1 + random.nextInt(65_507));
-        try (DatagramSocket udp = Net.udp(0)) {
-            for (int size : sizes) {
+        for (int size : sizes) {
+            try (DatagramSocket udp = Net.udp(0)) { // a socket for each: a source is answered a few times a second
                 byte[] payload = new byte[size];
                 random.nextBytes(payload);
                 Net.send(udp, server.port(), payload);
