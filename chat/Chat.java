@@ -12,7 +12,7 @@
  * alive; past 1 MiB the client is disconnected as too slow. A sender with more
  * than 64 KiB of its lines pending at clients that keep up is not read until
  * they drain (the pace a blocking send() sets in C); a client keeps up while
- * its oldest pending byte is under a quarter of a second old.
+ * its oldest pending byte is under a second old.
  *
  * Unlike the C original it frames by line, not by read: a line split across
  * reads goes out once, whole, behind one "user N: " prefix at the start of a
@@ -95,7 +95,7 @@ public class Chat {
     static final int ENTRY_COST = 256;        // memory of one pending view beside its message's bytes: the view and its entry
                                               // (100 bytes), its slot, and the message's own objects, when it alone keeps them
     static final int BUDGET = 64 << 10;       // a sender's bytes pending at clients that keep up, past which it is not read
-    static final long KEEP_UP = 1_000_000_000;  // a client keeps up while its oldest pending byte is younger than this (ns)
+    static final long KEEP_UP = 1_000_000_000;// a client keeps up while its oldest pending byte is younger than this (ns)
     static final long DRAIN = 5_000_000_000L; // a client that left is closed once it takes nothing of what it is owed for this long
     static final long STORM = 1_000_000_000;  // the longest a round gathers joins and departures before telling anyone (ns)
     static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
