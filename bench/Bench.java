@@ -135,7 +135,8 @@ public class Bench {
     static final Map<String, String> LIMITS = Map.of(
             "bulk, 1 connection: bytes moved, both ways", "loopback|1 connection, both ways",
             "bulk, 8 connections: bytes moved, both ways", "loopback|8 connections, both ways",
-            "bulk ASCII, 1 connection: bytes moved, both ways", "loopback|1 connection, both ways");
+            "bulk ASCII, 1 connection: bytes moved, both ways", "loopback|1 connection, both ways",
+            "bulk ASCII, 8 connections: bytes moved, both ways", "loopback|8 connections, both ways");
     static final List<String> notes = new ArrayList<>();
     static boolean warming;
 
@@ -543,6 +544,7 @@ public class Bench {
             runs(targets.stream().filter(t -> t.pid() > 0).toList(), t -> {
                 idleMemory(t, scale.idle(), 1);
                 idleMemory(t, scale.idle(), 1024);
+                nonReaders(t, 100);
             });
         } finally {
             closeAll(targets);
@@ -769,6 +771,61 @@ public class Bench {
         record(t, measure, "KB", (after - before) / (double) count);
     }
 
+    /**
+     * What clients that send and never read hold in the server: `count` clients each send up to
+     * 12 MB, without reading, until the server stops taking their bytes (its writes to them are
+     * stuck); then the server's threads (its child processes' included) and PSS, against before.
+     */
+    static void nonReaders(Target t, int count) throws Exception {
+        closeAll(connectAndEcho(t.port, 10, 1)); // warm up: the code that serves a client
+        Thread.sleep(settleMillis() * 2);
+        long threadsBefore = threads(t.pid()), before = pssKb(t.pid());
+        List<SocketChannel> clients = new ArrayList<>();
+        try {
+            long[] sent = new long[count];
+            ByteBuffer chunk = twice(pattern(true)).limit(64 << 10);
+            for (int i = 0; i < count; i++) {
+                SocketChannel ch = SocketChannel.open(local(t.port));
+                ch.configureBlocking(false);
+                clients.add(ch);
+            }
+            long lastProgress = System.nanoTime();
+            while (System.nanoTime() - lastProgress < 500_000_000L) { // until no client gets a byte in for 0.5 s
+                for (int i = 0; i < count; i++) {
+                    if (sent[i] >= 12_000_000) continue;
+                    int n = clients.get(i).write(chunk.rewind());
+                    sent[i] += n;
+                    if (n > 0) lastProgress = System.nanoTime();
+                }
+            }
+            Thread.sleep(settleMillis() * 2);
+            String measure = count + " clients that send without reading (up to 12 MB each, until stuck), ";
+            record(t, measure + "memory per client", "KB", (pssKb(t.pid()) - before) / (double) count);
+            record(t, measure + "threads added", "threads", threads(t.pid()) - threadsBefore);
+            timedRow(t, measure + "memory per client", "KB").notes.add(String.format(Locale.ROOT, "each sent %.1f MB on average before it was stuck", Arrays.stream(sent).average().orElse(0) / 1e6));
+        } finally {
+            for (SocketChannel ch : clients) ch.setOption(StandardSocketOptions.SO_LINGER, 0); // reset: nothing left to flush
+            closeAll(clients);
+        }
+    }
+
+    /** The threads of a process and of its child processes (a forked server's clients). */
+    static long threads(long pid) throws IOException {
+        long n = 0;
+        List<Long> pids = new ArrayList<>(List.of(pid));
+        ProcessHandle.of(pid).ifPresent(p -> p.descendants().forEach(d -> pids.add(d.pid())));
+        for (long p : pids) {
+            try {
+                for (String line : Files.readAllLines(Path.of("/proc/" + p + "/status"))) {
+                    if (line.startsWith("Threads:")) n += Long.parseLong(line.replaceAll("\\D", ""));
+                }
+            } catch (NoSuchFileException e) {
+                // a child that ended meanwhile has no threads
+            }
+        }
+        return n;
+    }
+
     static List<SocketChannel> connectAndEcho(int port, int count, int burst) throws IOException {
         List<SocketChannel> channels = new ArrayList<>();
         ByteBuffer in = ByteBuffer.allocate(burst), out = ByteBuffer.wrap(Arrays.copyOf(pattern(false), burst));
@@ -809,11 +866,13 @@ public class Bench {
         try {
             runs(targets, t -> {
                 record(t, "bulk ASCII, 1 connection: bytes moved, both ways", "GB/s", 2 * bulk(t, 1, ascii, asciiUpper) / 1e9);
+                record(t, "bulk ASCII, 8 connections: bytes moved, both ways", "GB/s", 2 * bulk(t, 8, ascii, asciiUpper) / 1e9);
                 messageRoundTrips(t, ascii, asciiUpper);
                 firstAnswer(t, ascii, asciiUpper, "hi\n", "HI\n");
             });
             runs(present(java, ceiling), t -> // C's toupper() knows no ß
                     record(t, "upper-casing a stream of ßŉﬃΐ, 1 connection (input)", "MB/s", bulk(t, 1, text, upper) * text.length / upper.length / 1e6));
+            runs(targets.stream().filter(t -> t.pid() > 0).toList(), t -> nonReaders(t, 100));
         } finally {
             closeAll(targets);
         }
