@@ -9,13 +9,15 @@
  * a client streams, its thread waits for a platform thread that does the work,
  * which the kernel time-slices as it would a forked child (virtual threads are
  * not time-sliced: two that never block would hold both carriers of a 2-core
- * machine and starve every other client). On JDK 17 each client has a platform
- * thread, which costs a stack. UDP datagrams to the same port number are
- * echoed too, by one thread of their own: never one from a port below 1024 or
- * echo's own, and a few a second from each source (see refusal()). An answer
- * leaves from the address the kernel picks: on a host with several, maybe not
- * the one the datagram came to (Java has no IP_PKTINFO). Echo is byte-exact: it
- * echoes telnet's IAC bytes like any other.
+ * machine and starve every other client), and takes the work back whenever the
+ * client's window is full: waiting for a client to read costs a buffer, not a
+ * thread. On JDK 17 each client has a platform thread, which costs a stack.
+ * UDP datagrams to the same port number are echoed too, by one thread of their
+ * own: never one from a port below 1024 or echo's own, and a few a second from
+ * each source (see refusal()). An answer leaves from the address the kernel
+ * picks: on a host with several, maybe not the one the datagram came to (Java
+ * has no IP_PKTINFO). Echo is byte-exact: it echoes telnet's IAC bytes like any
+ * other.
  *
  * Started by inetd or systemd with the socket open (socket activation), it
  * serves that socket instead: a listener as above, or one client, then exits.
@@ -63,10 +65,12 @@ public class Echo {
             example: java echo/Echo.java 15000, then in another terminal: nc localhost 15000""";
 
     // A client that waits holds only a small buffer. One whose read fills it while more is
-    // waiting is streaming: it gets a large direct buffer (no copy through the Java heap) until
-    // nothing is waiting again. Large buffers are kept for reuse, 64 at most: allocateDirect is
-    // slow, and its memory comes back only once the collector finds the buffer unused.
-    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 128 * 1024;
+    // waiting is streaming: it gets a larger direct buffer (no copy through the Java heap) until
+    // nothing is waiting again. 32 KiB moves bulk as fast as more would, and is what a client that
+    // never reads keeps while its thread waits in write(). Large buffers are kept for reuse, 64
+    // at most: allocateDirect is slow, and its memory comes back only once the collector finds
+    // the buffer unused.
+    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024;
     static final BlockingQueue<ByteBuffer> LARGE_BUFFERS = new ArrayBlockingQueue<>(64);
     static boolean virtualThreads;                                       // set by clientThreads()
 
@@ -122,43 +126,71 @@ public class Echo {
     static void serve(SocketChannel client) {
         String peer = address(client.socket().getRemoteSocketAddress());
         log("connection from " + peer);
-        AtomicLong total = new AtomicLong();                             // echoed, here or on a platform thread
+        long[] total = {0};                                              // bytes echoed so far, for the log
         try (client) {                                                   // close() when done, whatever happens
             // An answer longer than one read takes several writes; Nagle would hold the last for the client's delayed ACK.
             client.setOption(StandardSocketOptions.TCP_NODELAY, true);   // setsockopt(TCP_NODELAY)
-            echo(client, total, false);
+            echo(client, total);
             client.shutdownOutput();                                     // shutdown(SHUT_WR): EOF for the client too
-            log(peer + " closed (" + total + " bytes)");
+            log(peer + " closed (" + total[0] + " bytes)");
         } catch (IOException e) {
-            log(peer + " " + e.getMessage() + " (" + total + " bytes)"); // a reset ends this client only
+            log(peer + " " + e.getMessage() + " (" + total[0] + " bytes)"); // a reset ends this client only
         } catch (OutOfMemoryError e) {
-            log(peer + " no memory for a buffer: " + e.getMessage() + " (" + total + " bytes)");
+            log(peer + " no memory for a buffer: " + e.getMessage() + " (" + total[0] + " bytes)");
         }
     }
 
-    /** Echoes until EOF or, {@code streaming}, until nothing more is waiting; returns the bytes echoed so far. */
-    static long echo(SocketChannel client, AtomicLong total, boolean streaming) throws IOException {
-        ByteBuffer buffer = streaming ? largeBuffer() : ByteBuffer.allocate(SMALL_BUFFER);
+    /** Echoes until EOF, counting the bytes in total[0]. */
+    static void echo(SocketChannel client, long[] total) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(SMALL_BUFFER);
         InputStream waiting = client.socket().getInputStream();         // for available(): ioctl(FIONREAD)
+        for (int n; (n = client.read(buffer.clear())) != -1; ) {         // read() until EOF
+            buffer.flip();
+            while (buffer.hasRemaining()) client.write(buffer);          // write() until all n bytes are sent
+            total[0] += n;
+            if (n == buffer.capacity() && waiting.available() > 0) stream(client, total);
+        }
+    }
+
+    /**
+     * Echoes a client whose bytes keep coming, with a large buffer, on a platform thread (see
+     * onPlatformThread()) until nothing is waiting. When the client's window is full, what it
+     * holds back is written here, where waiting for the client costs the buffer alone, then the
+     * platform thread takes over again.
+     */
+    static void stream(SocketChannel client, long[] total) throws IOException {
+        ByteBuffer buffer = largeBuffer();
         try {
-            for (int n; (n = client.read(buffer)) != -1; ) {             // read() until EOF
-                buffer.flip();
-                while (buffer.hasRemaining()) client.write(buffer);      // write() until all n bytes are sent
-                buffer.clear();
-                total.addAndGet(n);
-                boolean more = waiting.available() > 0;
-                if (streaming && !more) break;                           // waiting again: back to the small buffer
-                if (!streaming && more && n == buffer.capacity()) onPlatformThread(() -> echo(client, total, true));
+            while (onPlatformThread(() -> echoWhatIsWaiting(client, buffer, total))) {
+                while (buffer.hasRemaining()) client.write(buffer);      // the client reads slower than it sends
             }
         } finally {
-            if (streaming) LARGE_BUFFERS.offer(buffer);                  // for the next client that streams
+            LARGE_BUFFERS.offer(buffer);                                 // for the next client that streams
         }
-        return total.get();
+    }
+
+    /**
+     * Echoes what has arrived, never waiting: returns false once nothing is waiting, or true at a
+     * write the client's window had no room for, whose rest is left in the buffer.
+     */
+    static boolean echoWhatIsWaiting(SocketChannel client, ByteBuffer buffer, long[] total) throws IOException {
+        client.configureBlocking(false);                                 // fcntl(O_NONBLOCK): read() and write()
+        try {                                                            // take what they can, and return
+            for (int n; (n = client.read(buffer.clear())) > 0; ) {       // 0: nothing waiting; -1: EOF, read again
+                total[0] += n;
+                client.write(buffer.flip());
+                if (buffer.hasRemaining()) return true;                  // the next write would wait
+            }
+            buffer.limit(0);                                             // nothing owed
+            return false;
+        } finally {
+            client.configureBlocking(true);
+        }
     }
 
     static ByteBuffer largeBuffer() {
         ByteBuffer reused = LARGE_BUFFERS.poll();
-        return reused != null ? reused.clear() : ByteBuffer.allocateDirect(LARGE_BUFFER); // clear(): it may have ended mid-write
+        return reused != null ? reused : ByteBuffer.allocateDirect(LARGE_BUFFER);
     }
 
     /** TCP and UDP on the same port number, as inetd has them; UDP has a thread of its own. */
@@ -235,8 +267,9 @@ public class Echo {
     /**
      * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
      * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
-     * time-slices the platform thread as it would a forked child. On JDK 17, or when no thread can
-     * be had, the work runs on this thread.
+     * time-slices the platform thread as it would a forked child. The work never waits for the
+     * client, so no client holds the thread for longer than it keeps sending. On JDK 17, or when no
+     * thread can be had, the work runs on this thread.
      */
     static <T> T onPlatformThread(Callable<T> work) throws IOException {
         FutureTask<T> task = new FutureTask<>(work);
