@@ -7,7 +7,9 @@
  * article's service(in, out) and closes the socket. While a client streams,
  * a virtual thread waits for a platform thread that does the work, which the
  * kernel time-slices (virtual threads are not: one that never blocks would
- * hold its carrier and keep other clients waiting). TCP keeps no message
+ * hold its carrier and keep other clients waiting), and takes the work back
+ * whenever the client's window is full: waiting on a client that does not
+ * read costs a buffer, not a thread. TCP keeps no message
  * boundaries, so text is converted as it arrives, never waiting for a newline.
  * Upper case follows Unicode with Locale.ROOT ("straße" becomes "STRASSE" in
  * every locale); bytes that are not UTF-8 come back unchanged, but for 0xFF.
@@ -34,7 +36,6 @@
  * Try it:  java uppercase/Uppercase.java          (listens on port 1067)
  *          nc localhost 1067                     (or telnet -E localhost 1067)
  */
-import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.Closeable;
 import java.io.FilterOutputStream;
@@ -48,8 +49,6 @@ import java.lang.invoke.VarHandle;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
@@ -67,8 +66,12 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.FutureTask;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -82,8 +85,9 @@ public class Uppercase {
             example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067 (or telnet -E localhost 1067: without -E, telnet takes the byte 0x9D of some UTF-8 characters for its escape key)""";
 
     // A client that waits holds only a small buffer; one whose read fills it while more is
-    // waiting is streaming, and gets a large one until nothing is waiting again.
-    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 64 * 1024;
+    // waiting is streaming, and gets a large one until nothing is waiting again: 32 KiB is as
+    // fast as more, and what a client that never reads keeps while its thread waits in write().
+    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024;
     static boolean virtualThreads;                                       // set by clientThreads()
     // Bytes [i, i + 8) of a byte[] as one long, for upper-casing ASCII eight bytes at a time.
     static final VarHandle EIGHT_BYTES = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
@@ -98,23 +102,23 @@ public class Uppercase {
         int port = args.length == 1 ? port(args[0]) : DEFAULT_PORT;
         Channel inherited = inheritedChannel();
         if (inherited instanceof SocketChannel client) {                 // inetd nowait, systemd Accept=yes:
-            serve(client.socket());                                      // one client, then exit
+            serve(client);                                               // one client, then exit
             return;
         }
         if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; this service is TCP only");
-        try (ServerSocket server = inherited instanceof ServerSocketChannel listener
-                ? listener.socket()                                      // inetd wait, systemd Accept=no
-                : listen(port).socket()) {
+        try (ServerSocketChannel server = inherited instanceof ServerSocketChannel listener
+                ? listener                                               // inetd wait, systemd Accept=no
+                : listen(port)) {
             ThreadFactory threads = clientThreads();
             warmUp(virtualThreads ? threads : null);
-            System.out.println("listening on " + address(server.getLocalSocketAddress()));
+            System.out.println("listening on " + address(server.getLocalAddress()));
             long lastWarning = System.nanoTime() - 1_000_000_000L;
             while (true) {
-                Socket client;
+                SocketChannel client;
                 try {
                     client = server.accept();                            // accept()
                 } catch (IOException e) {
-                    if (server.isClosed() || notListening(e)) return;
+                    if (!server.isOpen() || notListening(e)) return;
                     // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
                     lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                     pause(100);
@@ -132,13 +136,13 @@ public class Uppercase {
         }
     }
 
-    static void serve(Socket client) {
-        String peer = address(client.getRemoteSocketAddress());
+    static void serve(SocketChannel client) {
+        String peer = address(client.socket().getRemoteSocketAddress());
         log("connection from " + peer);
         try (client) {                                                   // close() when done, whatever happens
             // An answer longer than one read takes several writes; Nagle would hold the last for the client's delayed ACK.
-            client.setTcpNoDelay(true);                                  // setsockopt(TCP_NODELAY)
-            long total = service(client.getInputStream(), new BufferedOutputStream(client.getOutputStream(), SMALL_BUFFER));
+            client.setOption(StandardSocketOptions.TCP_NODELAY, true);   // setsockopt(TCP_NODELAY)
+            long total = service(client, client);
             client.shutdownOutput();                                     // shutdown(SHUT_WR): EOF for the client too
             log(peer + " closed (" + total + " bytes)");
         } catch (IOException e) {
@@ -148,34 +152,88 @@ public class Uppercase {
         }
     }
 
-    /** The article's service(in, out): upper-cases what arrives, as it arrives, until EOF. */
-    static long service(InputStream in, OutputStream out) throws IOException {
-        return service(in, out, false, new Telnet());
+    /** The article's service(in, out), given the client's socket as both: upper-cases what arrives, as it arrives, until EOF. */
+    static long service(SocketChannel in, SocketChannel out) throws IOException {
+        Telnet telnet = new Telnet();
+        ByteBuffer buffer = ByteBuffer.allocate(SMALL_BUFFER);
+        InputStream waiting = in.socket().getInputStream();             // for available(): ioctl(FIONREAD)
+        long[] total = {0};
+        for (int n; (n = in.read(buffer)) != -1; ) {                     // read() until EOF
+            total[0] += n;
+            boolean full = !buffer.hasRemaining();
+            ByteBuffer answer = answer(buffer, telnet);
+            while (answer.hasRemaining()) out.write(answer);             // write() until all of it is sent
+            if (full && waiting.available() > 0) stream(in, out, telnet, buffer, total);
+        }
+        for (buffer.flip(); buffer.hasRemaining(); ) out.write(buffer);  // a character cut off for good: not UTF-8, sent as is
+        return total[0];
     }
 
-    /** Upper-cases until EOF or, {@code streaming}, until nothing more is waiting; returns the bytes read. */
-    static long service(InputStream in, OutputStream out, boolean streaming, Telnet telnet) throws IOException {
-        OutputStream text = telnet.escaping(out);
-        byte[] buffer = new byte[streaming ? LARGE_BUFFER : SMALL_BUFFER];
-        int kept = 0; // bytes of a character cut off by the last read, waiting for the rest
-        long total = 0;
-        for (int n; (n = in.read(buffer, kept, buffer.length - kept)) != -1; ) {
-            total += n;
-            boolean full = kept + n == buffer.length;
-            int end = telnet.filter(buffer, kept, kept + n);             // telnet's commands out, their answers
-            telnet.answers.writeTo(out);                                 // ready to go first
-            telnet.answers.reset();
-            kept = upperCase(buffer, end, text);
-            out.flush();                                                 // answer now, not at the next newline
-            System.arraycopy(buffer, end - kept, buffer, 0, kept);
-            if (kept > 0) continue;                                      // the rest of a character comes next
-            boolean more = in.available() > 0;                           // ioctl(FIONREAD)
-            if (streaming && !more) return total;                        // waiting again: back to the small buffer
-            if (!streaming && more && full) total += onPlatformThread(() -> service(in, out, true, telnet));
+    /**
+     * Serves a client whose bytes keep coming, with a large buffer, on a platform thread (see
+     * onPlatformThread()) until nothing is waiting. When the client's window is full, what it
+     * holds back is written here, where waiting for the client costs the buffer alone, then the
+     * platform thread takes over again. A character cut off stays in {@code small}.
+     */
+    static void stream(SocketChannel in, SocketChannel out, Telnet telnet, ByteBuffer small, long[] total) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(LARGE_BUFFER).put(small.flip());
+        ByteBuffer[] unsent = {buffer};
+        while (onPlatformThread(() -> upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total))) {
+            while (unsent[0].hasRemaining()) out.write(unsent[0]);       // the client reads slower than it sends
         }
-        text.write(buffer, 0, kept);                                     // cut off for good: not UTF-8, sent as is
-        out.flush();
-        return total;
+        small.clear().put(buffer.flip());
+    }
+
+    /**
+     * Serves what has arrived, never waiting: returns false once nothing is waiting, or true at a
+     * write the client's window had no room for, whose rest is left in unsent[0].
+     */
+    static boolean upperCaseWhatIsWaiting(SocketChannel in, SocketChannel out, Telnet telnet, ByteBuffer buffer,
+                                          ByteBuffer[] unsent, long[] total) throws IOException {
+        in.configureBlocking(false);                                     // fcntl(O_NONBLOCK): read() and write()
+        try {                                                            // take what they can, and return
+            for (int n; (n = in.read(buffer)) > 0; ) {                   // 0: nothing waiting; -1: EOF, read again
+                total[0] += n;
+                unsent[0] = answer(buffer, telnet);
+                out.write(unsent[0]);
+                if (unsent[0].hasRemaining()) return true;               // the next write would wait
+            }
+            return false;
+        } finally {
+            in.configureBlocking(true);
+        }
+    }
+
+    /**
+     * What to send for the text in the buffer, before its position: upper-cased, with telnet's
+     * commands taken out and their answers first. A character cut off at the end stays in the
+     * buffer, to be joined by the rest at the next read.
+     */
+    static ByteBuffer answer(ByteBuffer buffer, Telnet telnet) throws IOException {
+        byte[] bytes = buffer.array();
+        int end = buffer.position();
+        buffer.clear();
+        if (telnet.state == Telnet.TEXT && upperCaseAscii(bytes, 0, end) == end) {
+            return ByteBuffer.wrap(bytes, 0, end);                       // ASCII alone, the usual case: upper-cased in place
+        }
+        Answer answer = new Answer(end + 64);
+        end = telnet.filter(bytes, 0, end);                              // telnet's commands out, their answers
+        telnet.answers.writeTo(answer);                                  // ready to go first
+        telnet.answers.reset();
+        int kept = upperCase(bytes, end, telnet.escaping(answer));
+        buffer.put(bytes, end - kept, kept);                             // the rest of a character comes next
+        return answer.bytes();
+    }
+
+    /** Bytes to send, collected for one write(). */
+    static final class Answer extends ByteArrayOutputStream {
+        Answer(int size) {
+            super(size);
+        }
+
+        ByteBuffer bytes() {
+            return ByteBuffer.wrap(buf, 0, count);
+        }
     }
 
     /**
@@ -189,23 +247,8 @@ public class Uppercase {
             int start = i, length = 1;
             boolean ascii = true;
             while (i < end) {
-                if (i + 8 <= end) {
-                    long word = (long) EIGHT_BYTES.get(bytes, i);
-                    if ((word & 0x80808080_80808080L) == 0) {            // eight ASCII bytes at once:
-                        long lower = (word + 0x1F1F1F1F_1F1F1F1FL)       // top bit of each byte set if b >= 'a'
-                                & ~(word + 0x05050505_05050505L)         // and clear if b > 'z' (no carries:
-                                & 0x80808080_80808080L;                  // every b is below 0x80)
-                        EIGHT_BYTES.set(bytes, i, word ^ (lower >>> 2)); // 0x80 >>> 2 is 0x20, a-z's lower-case bit
-                        i += 8;
-                        continue;
-                    }
-                }
-                int b = bytes[i];
-                if (b >= 0) {                                            // ASCII: a-z to A-Z, in place, and
-                    int isLower = (((b - 'a') | ('z' - b)) >>> 31) ^ 1;  // without a branch, which random
-                    bytes[i++] = (byte) (b ^ (isLower << 5));            // letters would mispredict
-                    continue;
-                }
+                i = upperCaseAscii(bytes, i, end);
+                if (i == end) break;
                 length = utf8Length(bytes, i, end);
                 if (length <= 0) break;
                 ascii = false;
@@ -223,6 +266,23 @@ public class Uppercase {
             if (length < 0) out.write(bytes[i++]);                       // not UTF-8: passed through unchanged
         }
         return 0;
+    }
+
+    /** Upper-cases the ASCII in bytes [i, end), in place, up to the first byte that is not ASCII; returns where that is. */
+    static int upperCaseAscii(byte[] bytes, int i, int end) {
+        for (; i + 8 <= end; i += 8) {
+            long word = (long) EIGHT_BYTES.get(bytes, i);
+            if ((word & 0x80808080_80808080L) != 0) break;               // eight ASCII bytes at once:
+            long lower = (word + 0x1F1F1F1F_1F1F1F1FL)                   // top bit of each byte set if b >= 'a'
+                    & ~(word + 0x05050505_05050505L)                     // and clear if b > 'z' (no carries:
+                    & 0x80808080_80808080L;                              // every b is below 0x80)
+            EIGHT_BYTES.set(bytes, i, word ^ (lower >>> 2));             // 0x80 >>> 2 is 0x20, a-z's lower-case bit
+        }
+        for (; i < end && bytes[i] >= 0; i++) {                          // the rest one at a time, without a
+            int b = bytes[i], isLower = (((b - 'a') | ('z' - b)) >>> 31) ^ 1; // branch, which random letters
+            bytes[i] = (byte) (b ^ (isLower << 5));                      // would mispredict
+        }
+        return i;
     }
 
     /**
@@ -262,13 +322,14 @@ public class Uppercase {
     /**
      * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
      * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
-     * time-slices the platform thread as it would a forked child. On JDK 17, or when no thread can
-     * be had, the work runs on this thread.
+     * time-slices the platform thread as it would a forked child. The work never waits for the
+     * client, so no client holds the thread for longer than it keeps sending. On JDK 17, or when no
+     * thread can be had, the work runs on this thread.
      */
     static <T> T onPlatformThread(Callable<T> work) throws IOException {
         FutureTask<T> task = new FutureTask<>(work);
         try {
-            if (virtualThreads) new Thread(task).start(); else task.run();
+            if (virtualThreads) PLATFORM_THREADS.execute(task); else task.run();
         } catch (OutOfMemoryError e) {
             task.run();                                                  // out of threads: stay
         }
@@ -283,6 +344,10 @@ public class Uppercase {
             throw new InterruptedIOException();
         }
     }
+
+    // A thread for each client that streams, kept a tenth of a second for the next: a client
+    // hands its work over each time its window has room again, hundreds of times a second.
+    static final ExecutorService PLATFORM_THREADS = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 100, TimeUnit.MILLISECONDS, new SynchronousQueue<>());
 
     /** Virtual threads where the JDK has them (21+), platform threads otherwise (17). */
     static ThreadFactory clientThreads() {
@@ -444,7 +509,7 @@ public class Uppercase {
 
     // Loaded now, with Uppercase: compiled, each nested class is a file of its own, which a client's
     // thread could not open once clients have taken every file descriptor.
-    static final Class<?>[] TELNET = {Telnet.class, Telnet.Escaping.class};
+    static final Class<?>[] TELNET = {Telnet.class, Telnet.Escaping.class, Answer.class};
 
     // ---- the same in every server of this collection ----
 
