@@ -183,12 +183,43 @@ class ThreadPerClientTest {
     }
 
     /**
+     * A client that sends and never reads leaves the server's thread stuck in write(). That thread
+     * was a platform thread with a large buffer, for as long as the client stayed: 100 such clients
+     * added 100 threads and about 230 KB each on JDK 25. Its work is given back to the client's
+     * virtual thread before a write can wait, so they cost a handful of threads and at most 64 KB
+     * each. The heap is fixed and touched at start, so what grows is memory outside it: direct
+     * buffers and thread stacks.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
+    void onJdk21AndNewerClientsThatSendWithoutReadingHoldNoThreadAndLittleMemory(Servers kind) throws Exception {
+        assumeTrue(Runtime.version().feature() >= 21, "on JDK 17 each client has a platform thread of its own anyway");
+        try (Program server = kind.start("-Xms64m", "-Xmx64m", "-XX:+AlwaysPreTouch")) {
+            try (Streams warmUp = new Streams(server.port(), 10, false)) {   // code compiled, buffers pooled
+                warmUp.awaitStuck();
+            }
+            kind.assertServes(server, seconds(20));
+            int threadsBefore = Net.programThreads(server.pid()).size();
+            long before = Net.procStatus(server.pid(), "VmRSS");
+            try (Streams hogs = new Streams(server.port(), 100, false)) {
+                hogs.awaitStuck();
+                List<String> threads = Net.programThreads(server.pid());
+                long perClient = (Net.procStatus(server.pid(), "VmRSS") - before) / 100;
+                assertTrue(threads.size() - threadsBefore <= 5, threads.size() - threadsBefore + " threads more for 100 clients that do not read: "
+                        + threads + "\n" + server.describe());
+                assertTrue(perClient <= 64, perClient + " KB for each client that does not read\n" + server.describe());
+            }
+        }
+    }
+
+    /**
      * Out of direct memory for a large buffer, that client ends with a line in the log; the server
-     * and its other clients go on. Twelve clients that send and never read each hold a buffer.
+     * and its other clients go on. Twelve clients that send and never read each hold a buffer of
+     * 32 KiB, and UDP's takes 64 KiB.
      */
     @Test
     void outOfMemoryForABufferEndsOnlyThatClient() throws Exception {
-        try (Program server = Program.of("echo/Echo.java").jvm("-XX:MaxDirectMemorySize=1m").start("0");
+        try (Program server = Program.of("echo/Echo.java").jvm("-XX:MaxDirectMemorySize=256k").start("0");
              Streams hogs = new Streams(server.port(), 12, false)) {
             server.awaitLog(" no memory for a buffer: ");
             Servers.ECHO.assertServes(server, seconds(10));
@@ -216,6 +247,7 @@ class ThreadPerClientTest {
     static final class Streams implements AutoCloseable {
         final List<Socket> sockets = new ArrayList<>();
         final List<AtomicLong> received = new ArrayList<>();
+        final AtomicLong sent = new AtomicLong();
 
         Streams(int port, int count) throws IOException {
             this(port, count, true);
@@ -233,7 +265,10 @@ class ThreadPerClientTest {
                 OutputStream out = s.getOutputStream();
                 InputStream in = s.getInputStream();
                 daemon(() -> {
-                    while (true) out.write(chunk);
+                    while (true) {
+                        out.write(chunk);
+                        sent.addAndGet(chunk.length);
+                    }
                 });
                 if (read) daemon(() -> {
                     byte[] buffer = new byte[64 * 1024];
@@ -256,6 +291,22 @@ class ThreadPerClientTest {
             });
             t.setDaemon(true);
             t.start();
+        }
+
+        /**
+         * Waits until the server takes no more bytes from clients that do not read: nothing sent for
+         * two seconds, after a megabyte a client at least (the kernel's buffers hold several).
+         */
+        void awaitStuck() {
+            long[] last = {-1, System.nanoTime()};
+            Net.await("the server to stop taking the clients' bytes", seconds(120), () -> {
+                long now = sent.get();
+                if (now != last[0]) {
+                    last[0] = now;
+                    last[1] = System.nanoTime();
+                }
+                return now >= (long) sockets.size() << 20 && System.nanoTime() - last[1] > 2_000_000_000L;
+            }, () -> "sent " + sent.get() + " bytes");
         }
 
         /** Every client has had a megabyte back. */
