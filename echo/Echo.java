@@ -50,8 +50,12 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
 import java.util.concurrent.FutureTask;
+import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -274,7 +278,7 @@ public class Echo {
     static <T> T onPlatformThread(Callable<T> work) throws IOException {
         FutureTask<T> task = new FutureTask<>(work);
         try {
-            if (virtualThreads) new Thread(task).start(); else task.run();
+            if (virtualThreads) PLATFORM_THREADS.execute(task); else task.run();
         } catch (OutOfMemoryError e) {
             task.run();                                                  // out of threads: stay
         }
@@ -289,6 +293,10 @@ public class Echo {
             throw new InterruptedIOException();
         }
     }
+
+    // A thread for each client that streams, kept a tenth of a second for the next: a client
+    // hands its work over each time its window has room again, hundreds of times a second.
+    static final ExecutorService PLATFORM_THREADS = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 100, TimeUnit.MILLISECONDS, new SynchronousQueue<>());
 
     /** Virtual threads where the JDK has them (21+), platform threads otherwise (17). */
     static ThreadFactory clientThreads() {
