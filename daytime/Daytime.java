@@ -27,7 +27,6 @@ import java.io.PrintStream;
 import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
 import java.net.StandardSocketOptions;
@@ -41,6 +40,8 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneId;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -82,30 +83,30 @@ public class Daytime {
             int port = args.length == 1 ? port(args[0]) : DEFAULT_PORT;
             Channel inherited = inheritedChannel();
             if (inherited instanceof SocketChannel client) {         // inetd nowait, systemd Accept=yes:
-                try (Socket socket = client.socket()) {              // one client, then exit
-                    reply(socket);
+                try (client) {                                       // one client, then exit
+                    reply(client);
                 }
             } else if (inherited instanceof DatagramChannel udp) {   // inetd dgram wait
                 answer(udp);
             } else {
-                ServerSocket server = inherited instanceof ServerSocketChannel listener
-                        ? listener.socket()                          // inetd wait, systemd Accept=no
-                        : listenTcpAndUdp(port).socket();
+                ServerSocketChannel server = inherited instanceof ServerSocketChannel listener
+                        ? listener                                   // inetd wait, systemd Accept=no
+                        : listenTcpAndUdp(port);
                 warmUp(null);
                 now();                                               // loads the time zone rules now, too
-                System.out.println("listening on " + address(server.getLocalSocketAddress()));
+                System.out.println("listening on " + address(server.getLocalAddress()));
                 serve(server);
             }
         }
     }
 
-    static void serve(ServerSocket server) throws IOException {
+    static void serve(ServerSocketChannel server) throws IOException {
         long lastWarning = System.nanoTime() - 1_000_000_000L;
         while (true) {
-            try (Socket client = server.accept()) {                  // accept()
+            try (SocketChannel client = server.accept()) {           // accept()
                 reply(client);                                       // one client at a time
             } catch (IOException e) {
-                if (server.isClosed() || notListening(e)) return;
+                if (!server.isOpen() || notListening(e)) return;
                 // Out of file descriptors, say: log at most once a second, and back off instead of spinning.
                 lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                 pause(100);
@@ -114,14 +115,14 @@ public class Daytime {
     }
 
     /** Writes the time, then closes so that the client surely receives it. */
-    static void reply(Socket client) throws IOException {
-        String peer = address(client.getRemoteSocketAddress());
+    static void reply(SocketChannel client) throws IOException {
+        String peer = address(client.socket().getRemoteSocketAddress());
         try {
-            client.getOutputStream().write(now());                    // write(): 26 bytes always fit the send buffer
+            client.write(ByteBuffer.wrap(now()));                    // write(): 26 bytes always fit the send buffer
             client.shutdownOutput();                                 // shutdown(SHUT_WR): FIN after the line
             // Closing with unread input sends RST, which can destroy the line on its way
             // (RFC 2525, 2.17). So discard what the client has sent, without ever waiting.
-            InputStream in = client.getInputStream();
+            InputStream in = client.socket().getInputStream();
             in.skipNBytes(Math.min(in.available(), 1 << 20));      // ioctl(FIONREAD) + read()
             log("connection from " + peer);
         } catch (IOException e) {
@@ -129,10 +130,20 @@ public class Daytime {
         }
     }                                                                // close() by try-with-resources
 
-    /** The reply: C's ctime() and CRLF, 26 bytes in ASCII. */
+    /** The reply: C's ctime() and CRLF, 26 bytes in ASCII; formatted once a second, not for every client. */
     static byte[] now() {
-        return (CTIME.format(ZonedDateTime.now()) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+        long second = System.currentTimeMillis() / 1000;                 // time()
+        Reply last = lastReply;
+        if (last.second() == second) return last.bytes();
+        ZonedDateTime time = ZonedDateTime.ofInstant(Instant.ofEpochSecond(second), ZoneId.systemDefault());
+        byte[] bytes = (CTIME.format(time) + "\r\n").getBytes(StandardCharsets.US_ASCII);
+        lastReply = new Reply(second, bytes);                            // one object, safe to share unlocked
+        return bytes;
     }
+
+    record Reply(long second, byte[] bytes) {}
+
+    static volatile Reply lastReply = new Reply(-1, null);
 
     /** TCP and UDP on the same port number, as inetd has them; UDP has a thread of its own. */
     static ServerSocketChannel listenTcpAndUdp(int port) throws IOException {
