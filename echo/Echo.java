@@ -298,7 +298,12 @@ public class Echo {
 
     // A thread for each client that streams, kept a tenth of a second for the next: a client
     // hands its work over each time its window has room again, hundreds of times a second.
-    static final ExecutorService PLATFORM_THREADS = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 100, TimeUnit.MILLISECONDS, new SynchronousQueue<>());
+    static final ExecutorService PLATFORM_THREADS = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 100, TimeUnit.MILLISECONDS,
+            new SynchronousQueue<>(), work -> {
+                Thread thread = new Thread(work);
+                thread.setDaemon(true);                                  // as the client's own: no reason to outlive main
+                return thread;
+            });
 
     /** Virtual threads where the JDK has them (21+), platform threads otherwise (17). */
     static ThreadFactory clientThreads() {
