@@ -221,15 +221,7 @@ class ChatSoundTest {
             Member talker = new Member(room.port());
             members.add(talker);
             talker.socket.setTcpNoDelay(true);
-            ChatTest.inThread(() -> {                                               // slow but steady, never stopping
-                byte[] sip = new byte[1500];
-                try {
-                    InputStream in = slow.socket.getInputStream();
-                    while (!done.get() && in.read(sip) >= 0) Thread.sleep(10);    // its pace is the scenario
-                } catch (IOException | InterruptedException e) {
-                    // closed at the end of the test, or dropped as too slow: either way its part is over
-                }
-            });
+            readSlowlyButSteadily(slow.socket, done);
             discardInput(talker.socket);
             for (int f = 0; f < flooders; f++) {
                 Member flooder = new Member(room.port());
@@ -273,6 +265,19 @@ class ChatSoundTest {
             done.set(true);
             members.forEach(LineClient::close);
         }
+    }
+
+    /** Reads 1,500 bytes every 10 ms (some 150 KB/s at most), never stopping, on a thread of its own, until {@code done}. */
+    static void readSlowlyButSteadily(Socket socket, AtomicBoolean done) {
+        ChatTest.inThread(() -> {
+            byte[] sip = new byte[1500];
+            try {
+                InputStream in = socket.getInputStream();
+                while (!done.get() && in.read(sip) >= 0) Thread.sleep(10);        // its pace is the scenario
+            } catch (IOException | InterruptedException e) {
+                // closed at the end of the test, or dropped as too slow: either way its part is over
+            }
+        });
     }
 
     /** Reads and throws away everything the socket receives, on a thread of its own, until it closes. */
