@@ -137,6 +137,23 @@ class ChatSoundTest {
     }
 
     /**
+     * The cap is 1 MiB of what a backlog costs, and a backlog of long lines costs little beside
+     * its bytes: a client that stops reading while it is sent 900 KB in 4,000-byte lines (225
+     * of them) is kept, and gets every line once it reads again.
+     */
+    @Test
+    void aClientOwed900KbInLongLinesIsKept() {
+        try (Program room = Program.of("chat/Chat.java").start("0");
+             Member lagging = smallWindow(room.port());
+             Member talker = new Member(room.port()); Member witness = new Member(room.port())) {
+            lagging.readLine(); lagging.readLine(); talker.readLine();             // join lines
+            String prefix = "user " + talker.number + ": ";
+            assertEquals(225, fallBehindAndCatchUp(room, talker, witness, new Lines(lagging.socket, 64 * 1024, 0), prefix, 100, 225) - 100);  // 4,003 bytes each
+            assertTrue(room.stderr().stream().noneMatch(l -> l.endsWith(": too slow)")), room.describe());
+        }
+    }
+
+    /**
      * The reader stops reading while the talker says {@code lines} lines of 4,000 bytes (the
      * witness, reading at once, sees them all, so the server has them all queued for the
      * reader), then reads them all; returns the number of the next line.
