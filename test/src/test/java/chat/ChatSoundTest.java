@@ -386,11 +386,10 @@ class ChatSoundTest {
             assertTrue(room.process().isAlive(), "the server died: " + figures + "\n" + room.describe());
             assertTrue(room.stderr().stream().noneMatch(l -> l.contains("OutOfMemoryError")), figures + "\n" + room.describe());
             try (Member a = new Member(room.port()); Member b = new Member(room.port())) {
-                a.send("still here\n");
-                assertEquals("user " + a.number + ": still here", b.readLine());
+                a.send("still here\n");                                          // (the attackers' departures may come first)
+                b.skipUntil("user " + a.number + ": still here");
                 b.send("so am I\n");
-                assertEquals("user " + b.number + " joined the chat room", a.readLine());
-                assertEquals("user " + b.number + ": so am I", a.readLine());
+                a.skipUntil("user " + b.number + ": so am I");
             }
             assertTrue(peak <= 2 * baseline, figures);
         }
