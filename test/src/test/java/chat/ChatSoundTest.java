@@ -1,7 +1,6 @@
 package chat;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -23,7 +22,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,6 +29,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -227,7 +226,7 @@ class ChatSoundTest {
      */
     @ParameterizedTest(name = "{0} flooders")
     @ValueSource(ints = {1, 3, 5})
-    void aTalkersLinesReachAFastReaderPromptlyBesideASlowReaderAndFlooders(int flooders) throws Exception {
+    void aTalkersLinesReachAFastReaderPromptlyBesideASlowReaderAndFlooders(int flooders) throws Throwable {
         AtomicBoolean done = new AtomicBoolean();
         List<Member> members = new ArrayList<>();
         try (Program room = Program.of("chat/Chat.java").start("0")) {
@@ -272,7 +271,12 @@ class ChatSoundTest {
                 talker.send("said " + i + " at " + System.nanoTime() + "\n");
                 Thread.sleep(250); // the talker's pace, not synchronisation
             }
-            List<Long> delays = observed.get(count * 250L + 20_000, TimeUnit.MILLISECONDS);
+            List<Long> delays;
+            try {
+                delays = observed.get(count * 250L + 20_000, TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                throw e.getCause();                                                 // a line lost, or EOF
+            }
             List<Long> sorted = new ArrayList<>(delays);
             Collections.sort(sorted);
             System.out.printf("%d flooders: delays of the talker's lines (ms) %s, median %d, worst %d%n",
