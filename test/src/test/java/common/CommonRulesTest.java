@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import harness.Net;
 import harness.Program;
 import java.io.IOException;
+import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -71,6 +72,32 @@ class CommonRulesTest {
             assertEquals("error: bad port '" + bad + "' (want 0 to 65535)", p.stderr().get(0), p.describe());
             assertTrue(p.stderr().get(1).startsWith("usage: "), p.describe());
             assertNoStackTrace(p);
+        }
+    }
+
+    /**
+     * 65535 is the highest port, and a port like any other (65536 is refused above). The programs
+     * take it one after another: daytime and echo bind its UDP port as well.
+     */
+    @Test
+    void theHighestPort65535IsAccepted() {
+        assumeTrue(free(65535), "port 65535 is in use here");
+        for (Programs.Server server : Programs.ALL) {
+            try (Program p = Program.of(server.file()).start(withPort(server, "65535"))) {
+                assertEquals(65535, p.port(), p.describe());
+            }
+        }
+    }
+
+    /** Whether a TCP and a UDP socket can bind {@code port} on the wildcard address now. */
+    static boolean free(int port) {
+        try (ServerSocket tcp = new ServerSocket(); DatagramSocket udp = new DatagramSocket(null)) {
+            tcp.setReuseAddress(true);
+            tcp.bind(new InetSocketAddress(port));
+            udp.bind(new InetSocketAddress(port));
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 
