@@ -142,6 +142,22 @@ class CommonRulesTest {
         }
     }
 
+    /**
+     * RFC 5952 4.2.3: of two equally long runs of zero groups, the first is shortened to "::".
+     * Only keepalive binds an address it is given; that address is put on loopback in a network
+     * namespace of the test's own.
+     */
+    @Test
+    void ofTwoEquallyLongRunsOfZerosTheFirstIsShortened() {
+        assumeTrue(Net.isRoot() && Net.onPath("unshare") && Net.onPath("ip"), "needs root, unshare and ip for an address of its own");
+        try (Program keepalive = Program.of("keepalive/Keepalive.java")
+                .wrappedIn("unshare", "-n", "sh", "-c", "ip link set lo up && ip address add 2001:db8:0:0:1:0:0:1/128 dev lo nodad"
+                        + " && exec \"$0\" \"$@\"")
+                .start("--serve", "2001:db8:0:0:1:0:0:1", "0")) {
+            assertEquals(List.of("listening on [2001:db8::1:0:0:1]:" + keepalive.port()), keepalive.stdout());
+        }
+    }
+
     static boolean ipv6Loopback() {
         try (ServerSocket probe = new ServerSocket()) {
             probe.bind(new InetSocketAddress("::1", 0));
