@@ -66,6 +66,28 @@ class HardeningTest {
         }
     }
 
+    /**
+     * Out of descriptors for as long as 200 clients are held, the failure is logged again about once
+     * a second, not only when it starts: at most once a second (above), and no less while it lasts.
+     */
+    @ParameterizedTest
+    @EnumSource(Servers.class)
+    void outOfFileDescriptorsTheFailureIsLoggedAgainEachSecondWhileItLasts(Servers kind) throws Exception {
+        assumeTrue(Net.onPath("prlimit"), "needs prlimit (util-linux)");
+        try (Program server = Program.of(kind.file).wrappedIn("prlimit", "--nofile=64:64").start(kind.args.toArray(String[]::new))) {
+            if (kind == Servers.DAYTIME) { // it keeps no client's descriptor: leave it none to spare
+                run("prlimit", "--pid", Long.toString(server.javaPid()), "--nofile=" + lowestFreeDescriptor(server.javaPid()) + ":");
+            }
+            List<Socket> held = Net.connectMany(server.port(), 200);
+            try {
+                Net.await("accept() to fail", seconds(20), () -> acceptFailures(server) > 0, server::describe);
+                Net.await("the failure to be logged twice more", seconds(10), () -> acceptFailures(server) >= 3, server::describe);
+            } finally {
+                held.forEach(Net::close);
+            }
+        }
+    }
+
     /** The number the process's next descriptor would get: RLIMIT_NOFILE bounds numbers, not a count. */
     static int lowestFreeDescriptor(long pid) throws IOException {
         try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
