@@ -294,6 +294,30 @@ class HardeningTest {
         }
     }
 
+    /**
+     * The count of lines lost while stderr was not read is one line, written once when it is read
+     * again: the lines logged after it come alone.
+     */
+    @Test
+    void theLostLogLinesAreReportedOnceNotBeforeEveryLaterLine() throws Exception {
+        try (Program server = Program.of("echo/Echo.java").stderrUnread().start("0")) {
+            churn(server.port(), 8_000 / 32 * 32); // two log lines per client: the pipe fills, then the queue
+            Servers.ECHO.assertServes(server, seconds(10)); // accepted after every churned client
+            server.readStderr();
+            server.awaitStderr(l -> l.matches("\\(\\d+ log lines lost: stderr was not being read\\)"), seconds(30));
+            for (int i = 0; i < 3; i++) {
+                try (Socket s = Net.connect(server.port())) {
+                    int port = s.getLocalPort();
+                    s.shutdownOutput();
+                    Net.readAll(s);
+                    server.awaitLog("127.0.0.1:" + port + " closed (0 bytes)");
+                }
+            }
+            assertEquals(1, server.stderr().stream().filter(l -> l.endsWith(" log lines lost: stderr was not being read)")).count(),
+                    server.describe());
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Servers.class)
     void sigtermAndSigintEndTheServerPromptlyAndFreeThePort(Servers kind) {
