@@ -10,6 +10,7 @@ import harness.Program;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -138,6 +139,34 @@ class ThreadPerClientTest {
     }
 
     /**
+     * The buffer alone, on every JDK, 17 included: with memory for a few large buffers only, 400
+     * clients that each sent a burst once and wait are all still served; had each kept its buffer
+     * until EOF, the server would have run out of memory long before. Echo's large buffers are
+     * direct; uppercase's are on the heap, and so, on JDK 17, is the direct buffer as large that the
+     * JDK keeps for each thread that read into one (-Xmx bounds direct memory as well).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
+    void clientsThatWaitAfterABurstGiveTheirLargeBufferBack(Servers kind) throws Exception {
+        String bound = kind == Servers.ECHO ? "-XX:MaxDirectMemorySize=4m" : "-Xmx24m";
+        try (Program server = kind.start(bound)) {
+            List<Socket> waiting = List.of();
+            try {
+                waiting = echoedOnce(server.port(), 400, 256 * 1024);
+                for (Socket s : waiting) {
+                    Net.write(s, "ping\n");
+                    assertEquals(kind == Servers.ECHO ? "ping\n" : "PING\n", new String(Net.readExactly(s, 5), StandardCharsets.US_ASCII));
+                }
+            } catch (UncheckedIOException e) {
+                throw new AssertionError(server.describe(), e);
+            } finally {
+                waiting.forEach(Net::close);
+            }
+            assertTrue(server.stderr().stream().noneMatch(l -> l.contains(" no memory for a buffer")), server.describe());
+        }
+    }
+
+    /**
      * Out of direct memory for a large buffer, that client ends with a line in the log; the server
      * and its other clients go on. Twelve clients that send and never read each hold a buffer.
      */
@@ -154,11 +183,16 @@ class ThreadPerClientTest {
     static List<Socket> echoedOnce(int port, int count, int bytes) throws IOException {
         List<Socket> clients = new ArrayList<>();
         byte[] data = new byte[bytes];
-        for (int i = 0; i < count; i++) {
-            Socket s = Net.connect(port);
-            clients.add(s);
-            Streams.daemon(() -> s.getOutputStream().write(data));
-            Net.readExactly(s, bytes);
+        try {
+            for (int i = 0; i < count; i++) {
+                Socket s = Net.connect(port);
+                clients.add(s);
+                Streams.daemon(() -> s.getOutputStream().write(data));
+                Net.readExactly(s, bytes);
+            }
+        } catch (RuntimeException e) {
+            clients.forEach(Net::close); // a client the server dropped: the test fails, and leaves no socket open
+            throw e;
         }
         return clients;
     }
