@@ -343,7 +343,7 @@ class HardeningTest {
     @EnumSource(Servers.class)
     void aPrivilegedPortWithoutRootSaysSoAndExits1(Servers kind) {
         assumeTrue(Net.isRoot() && Net.onPath("setpriv"), "needs root and setpriv to drop to nobody");
-        Program p = Program.of(kind.file).wrappedIn("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+        Program p = Program.forAnyUser(kind.file).wrappedIn("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
                 .run(Program.START, kind.argsWithPort(80));
         assertEquals(1, p.exitCode(seconds(1)), p.describe());
         assertEquals(1, p.stderr().size(), p.describe());

@@ -79,7 +79,7 @@ class ThreadPerClientTest {
     void outOfThreadsTheServerLivesOnAndServesAgain(Servers kind) throws Exception {
         assumeTrue(Net.isRoot() && Net.onPath("setpriv") && Net.onPath("prlimit"),
                 "needs root, setpriv and prlimit, to run the server as nobody under a process limit");
-        try (Program server = Program.of(kind.file)
+        try (Program server = Program.forAnyUser(kind.file)
                 .wrappedIn("prlimit", "--nproc=120:120", "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
                 .start(kind.args.toArray(String[]::new))) {
             List<Socket> held = Net.connectMany(server.port(), 300);
