@@ -262,13 +262,15 @@ public class Uppercase {
     /**
      * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
      * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
-     * time-slices the platform thread as it would a forked child. On JDK 17, or when no thread can
+     * time-slices the platform thread as it would a forked child. On JDK 17 too: a socket read into
+     * a byte[] goes through a direct buffer as large, which the JDK keeps for the thread until it
+     * ends, so a burst on the client's own thread would cost it 64 KiB for good. When no thread can
      * be had, the work runs on this thread.
      */
     static <T> T onPlatformThread(Callable<T> work) throws IOException {
         FutureTask<T> task = new FutureTask<>(work);
         try {
-            if (virtualThreads) new Thread(task).start(); else task.run();
+            new Thread(task).start();
         } catch (OutOfMemoryError e) {
             task.run();                                                  // out of threads: stay
         }

@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -24,7 +25,8 @@ import javax.tools.ToolProvider;
  * One of the collection's programs, running as a real process from the project
  * root with the JDK that runs the tests: compiled once per test run with
  * {@code javac --release 17} and started as {@code java -cp <classes> <Name> <args>}
- * ({@link #of}), or exactly as a user starts it, {@code java <dir>/<Name>.java <args>},
+ * ({@link #of}; for another user, from a copy any user can read, {@link #forAnyUser}),
+ * or exactly as a user starts it, {@code java <dir>/<Name>.java <args>},
  * through the source launcher ({@link #source}), which compiles it at every start.
  * Everything it prints on stdout and stderr is kept as lines, so tests can wait for
  * a line and assert on logs. {@link #close()} always destroys the process and its children.
@@ -79,10 +81,44 @@ public final class Program implements AutoCloseable {
         });
     }
 
+    private static final Map<String, Path> COPIED = new HashMap<>();
+
+    /**
+     * A program to start as another user ({@code setpriv --reuid=nobody}) in its compiled form, from
+     * a copy every user can read, started there: the checkout may be readable by its owner alone (a
+     * clone in /root, mode 700), and test/target/programs with it. The copy goes when the tests end.
+     */
+    public static synchronized Builder forAnyUser(String sourceFile) {
+        List<String> compiled = compiled(sourceFile); // -cp <classes> <Name>
+        Path copy = COPIED.computeIfAbsent(sourceFile, file -> readableCopy(Path.of(compiled.get(1))));
+        Builder builder = new Builder(sourceFile, List.of("-cp", copy.toString(), compiled.get(2)));
+        builder.directory = copy;
+        return builder;
+    }
+
+    private static Path readableCopy(Path classes) {
+        try {
+            Path copy = Files.createTempDirectory("programs-");
+            Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rwxr-xr-x"));
+            copy.toFile().deleteOnExit(); // after the files below: the JVM deletes in reverse order
+            try (var files = Files.list(classes)) {
+                for (Path file : (Iterable<Path>) files::iterator) {
+                    Path to = Files.copy(file, copy.resolve(file.getFileName()));
+                    Files.setPosixFilePermissions(to, PosixFilePermissions.fromString("rw-r--r--"));
+                    to.toFile().deleteOnExit();
+                }
+            }
+            return copy;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     public static final class Builder {
         private final List<String> program;
         private final List<String> wrapper = new ArrayList<>();
         private final List<String> jvmOptions = new ArrayList<>();
+        private Path directory = root();
         private boolean stderrUnread;
 
         private Builder(String sourceFile, List<String> program) {
@@ -136,7 +172,7 @@ public final class Program implements AutoCloseable {
         /** Starts the program without waiting for anything. */
         public Program launch(String... args) {
             try {
-                Process process = new ProcessBuilder(command(args)).directory(root().toFile()).start();
+                Process process = new ProcessBuilder(command(args)).directory(directory.toFile()).start();
                 process.getOutputStream().close(); // stdin: nothing to read, as under nohup
                 Program program = new Program(process, String.join(" ", command(args)));
                 if (!stderrUnread) program.readStderr();
