@@ -45,6 +45,7 @@ public class Chat {
     static final long DRAIN = 5_000_000_000L; // a client that left is closed once it takes nothing of what it is owed for this long
     static final long STORM = 1_000_000_000;  // the longest a round gathers joins and departures before telling anyone (ns)
     static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
+    static final int RESERVE = 1 << 20;       // memory kept back for dropping a client when the heap is full
     // Loaded now, with Chat: compiled, each nested class is a file of its own, which the loop could
     // not open once clients have taken every file descriptor (and the class would be lost for good).
     static final List<Class<?>> NESTED = List.of(Client.class, Sender.class, Pending.class, Telnet.class);
@@ -64,6 +65,7 @@ public class Chat {
     int sendBuffer = MAX_SEND_BUFFER;                        // each client's share of SEND_BUFFERS now
     long lastSweep, acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
     long lastOutOfMemory = lastWarning;
+    byte[] reserve = new byte[RESERVE];                      // given back on OutOfMemoryError, to act in
 
     Chat(ServerSocketChannel server, int maxRoomSize) throws IOException {
         this.selector = Selector.open();
@@ -152,7 +154,7 @@ public class Chat {
                     ready = storm ? selector.select(1) : 0;                 // poll(), for 1 ms at most
                 }
             } catch (OutOfMemoryError e) {
-                outOfMemory(e);                                             // the client owed most goes, never the room
+                outOfMemory();                                              // the client owed most goes, never the room
             }
         }
     }
@@ -471,14 +473,28 @@ public class Chat {
     }
 
     /**
-     * What clients are owed filled the heap: this round is lost, and the client owed most goes,
-     * as the OOM killer would end the largest child of a forked C server, not the server.
+     * What clients are owed filled the heap: the client owed most goes, as the OOM killer would end
+     * the largest child of a forked C server, not the server, and this round is lost. The reserve
+     * is given back first, so that there is memory to do it in.
      */
-    void outOfMemory(OutOfMemoryError e) {
+    void outOfMemory() {
+        reserve = null;
         forgetRound();
-        for (Client client : room) client.shareFrom = client.ownStart = client.ownEnd = 0;
-        lastOutOfMemory = warn("out of memory: " + e.getMessage() + " (dropping the client owed most)", lastOutOfMemory);
-        room.stream().max(Comparator.comparingLong(c -> c.queued)).ifPresent(c -> trouble(c, "too slow"));
+        Client most = null;
+        for (Client client : room) {
+            client.shareFrom = client.ownStart = client.ownEnd = 0;
+            if (most == null || client.queued > most.queued) most = client;
+        }
+        if (most != null) {
+            for (Pending p; (p = most.pending.poll()) != null; ) done(most, p); // its memory back at once,
+            trouble(most, "too slow");                                      // its socket closed at the round's end
+        }
+        try {
+            reserve = new byte[RESERVE];
+            lastOutOfMemory = warn("out of memory: the client owed most was dropped", lastOutOfMemory);
+        } catch (OutOfMemoryError again) {
+            // still full: the next round that fails drops the next client
+        }
     }
 
     /** Forgets this round's messages, delivered or not. */

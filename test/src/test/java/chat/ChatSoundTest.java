@@ -17,6 +17,9 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -401,6 +404,51 @@ class ChatSoundTest {
                 a.skipUntil("user " + b.number + ": so am I");
             }
             assertTrue(peak <= 2 * baseline, figures);
+        }
+    }
+
+    /**
+     * What 40 clients are owed together can pass a small heap, though each is under its cap: each
+     * sends telnet negotiations and never reads, and so is owed answers of its own. The server
+     * catches the OutOfMemoryError, drops the client owed most and goes on: it is alive when they
+     * stop, and a fresh pair can talk. (A handler that needs memory of its own dies there.)
+     */
+    @Test
+    void clientsOwedMoreThanTheHeapTogetherCostTheServerNothingButThemselves() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").jvm("-Xmx16m").start("0")) {
+            byte[] negotiations = new byte[3 * 1365];
+            for (int i = 0; i < negotiations.length; i += 3) {            // IAC DO <option>: each one answered
+                negotiations[i] = (byte) 0xFF;
+                negotiations[i + 1] = (byte) 0xFD;
+                negotiations[i + 2] = (byte) (10 + i % 200);
+            }
+            List<SocketChannel> clients = new ArrayList<>();
+            try {
+                for (int i = 0; i < 40; i++) {
+                    SocketChannel c = SocketChannel.open();
+                    c.setOption(StandardSocketOptions.SO_RCVBUF, 4096);
+                    c.connect(new InetSocketAddress("127.0.0.1", room.port()));
+                    c.configureBlocking(false);                             // a write never waits: 6 s, then done
+                    clients.add(c);
+                }
+                for (long end = System.nanoTime() + 6_000_000_000L; System.nanoTime() < end && room.process().isAlive(); ) {
+                    for (SocketChannel c : clients) {
+                        try {
+                            c.write(ByteBuffer.wrap(negotiations));
+                        } catch (IOException e) {
+                            // dropped already
+                        }
+                    }
+                }
+            } finally {
+                for (SocketChannel c : clients) c.close();
+            }
+            assertTrue(room.process().isAlive(), "the server died\n" + room.describe());
+            try (Member a = new Member(room.port()); Member b = new Member(room.port())) {
+                a.send("still here\n");                                        // (the others' departures may come first)
+                b.skipUntil("user " + a.number + ": still here");
+            }
+            assertTrue(room.stderr().stream().noneMatch(l -> l.contains("Exception") || l.startsWith("\tat ")), room.describe());
         }
     }
 
