@@ -7,6 +7,7 @@
 package bench;
 
 import static bench.Bench.given;
+import static bench.Bench.work;
 import static bench.Target.java;
 import static bench.Target.started;
 import static bench.Util.closeAll;
@@ -26,6 +27,8 @@ import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -76,8 +79,24 @@ final class Trivial {
      */
     static Target trivialChat() throws Exception {
         if (given >= 0) return null;
-        List<String> command = List.of(java(), "-cp", System.getProperty("java.class.path"), "bench.Bench", "--relay"); // Bench's own classes
+        List<String> command = List.of(java(), "-cp", ownClasses(), "bench.Bench", "--relay");
         return started(CEILING, "chat", command); // a JVM of its own, so that 10,000 clients and the relay's 10,000 fit the descriptor limit
+    }
+
+    /**
+     * Bench's own classes, for the relay's JVM: the class path this one runs from
+     * (build/bench), or, where the source launcher of JDK 22 and newer runs
+     * bench/Bench.java and keeps them in memory, a copy compiled into the work directory.
+     */
+    static String ownClasses() throws IOException {
+        if (ClassLoader.getSystemResource("bench/Bench.class") != null) return System.getProperty("java.class.path");
+        Path out = work.resolve("classes").resolve("bench");
+        if (Files.exists(out)) return out.toString();
+        var javac = java.util.spi.ToolProvider.findFirst("javac").orElseThrow(() -> new IOException("this JDK has no javac"));
+        if (javac.run(System.out, System.err, "--release", "17", "-sourcepath", ".", "-d", out.toString(), "bench/Bench.java") != 0) {
+            throw new IOException("bench/*.java did not compile");
+        }
+        return out.toString();
     }
 
     /** Serves as the trivial chat relay (Bench --relay), printing the ready line as the servers do. */
