@@ -21,10 +21,11 @@
  * lost, or garbled (no prefix, two lines run together), is counted and shown.
  * Benchmarks report; they never pass or fail on speed.
  *
- * This file reads the options and runs the workloads, one file each (LoopbackWorkload
- * to StartupWorkload), at a Scale. Table keeps their rows and prints them; Target
- * starts the servers and Trivial the ceilings; Streams, Room (the chat client),
- * Stamps and Histogram are the client's parts; Util holds the small things.
+ * This file reads the options and runs the workloads, one file each
+ * (LoopbackWorkload to StartupWorkload), at a Scale. Table keeps their rows and
+ * prints them; Target starts the servers and Trivial the ceilings; Streams, Room
+ * (the chat client), Stamps and Histogram are the client's parts; Util holds the
+ * small things.
  *
  * Try it:  make bench                       (5 timed runs of everything, about 15 minutes)
  *          make bench QUICK=1               (one cold run, smaller rooms: about a minute)

@@ -1,7 +1,7 @@
 /*
  * The chat workload: fan-out (flooding and in bursts), delivery latency when paced,
  * the rate a big room sustains under 100 ms, a line's delay beside a flooder and
- * beside a slow reader, and the heap a flooder leaves while 200 members never read.
+ * beside a slow reader, and the heap a flooder leaves while other members never read.
  * SPDX-License-Identifier: MIT-0
  */
 package bench;

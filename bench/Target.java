@@ -1,7 +1,8 @@
 /*
  * Target: something a workload measures (a server, a peer, or a trivial server that
  * measures the client's ceiling), and how each is started: the collection's servers
- * compiled once into the work directory, the C servers in bench/c/, tools like ncat.
+ * compiled once into the work directory, the C servers in bench/c/, and tools that
+ * print no ready line (ncat, iperf3).
  * SPDX-License-Identifier: MIT-0
  */
 package bench;
