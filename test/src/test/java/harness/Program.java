@@ -25,7 +25,8 @@ import javax.tools.ToolProvider;
  * One of the collection's programs, running as a real process from the project
  * root with the JDK that runs the tests: compiled once per test run with
  * {@code javac --release 17} and started as {@code java -cp <classes> <Name> <args>}
- * ({@link #of}; for another user, from a copy any user can read, {@link #forAnyUser}),
+ * ({@link #of}; a package of several files, {@link #ofPackage}; for another user, from a
+ * copy any user can read, {@link #forAnyUser}),
  * or exactly as a user starts it, {@code java <dir>/<Name>.java <args>},
  * through the source launcher ({@link #source}), which compiles it at every start.
  * Everything it prints on stdout and stderr is kept as lines, so tests can wait for
@@ -78,6 +79,31 @@ public final class Program implements AutoCloseable {
             if (status != 0) throw new AssertionError("javac " + file + " failed:\n" + errors);
             String name = source.getFileName().toString().replaceFirst("\\.java$", "");
             return List.of("-cp", classes.toString(), name);
+        });
+    }
+
+    /**
+     * A program of several files, the package in {@code dir} (bench/): every source there compiled
+     * with {@code javac --release 17} into test/target/programs/<dir>, once per test run, as
+     * {@code make bench} compiles it into build/, and started as {@code java -cp <classes> <dir>.<main>}.
+     */
+    public static Builder ofPackage(String dir, String main) {
+        return new Builder(dir, compiledPackage(dir, main));
+    }
+
+    private static synchronized List<String> compiledPackage(String dir, String main) {
+        return COMPILED.computeIfAbsent(dir + "/", d -> {
+            Path classes = root().resolve("test/target/programs").resolve(dir);
+            List<String> arguments = new ArrayList<>(List.of("--release", "17", "-d", classes.toString()));
+            try (var files = Files.list(root().resolve(dir))) {
+                files.filter(f -> f.toString().endsWith(".java")).sorted().forEach(f -> arguments.add(f.toString()));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            ByteArrayOutputStream errors = new ByteArrayOutputStream();
+            int status = ToolProvider.getSystemJavaCompiler().run(null, errors, errors, arguments.toArray(String[]::new));
+            if (status != 0) throw new AssertionError("javac " + dir + "/*.java failed:\n" + errors);
+            return List.of("-cp", classes.toString(), dir + "." + main);
         });
     }
 
