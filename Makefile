@@ -39,9 +39,10 @@ build: check-java
 
 # The load generator: a package of small files, bench/*.java, compiled the same way into
 # build/bench/ and run from there (java -cp build/bench bench.Bench --help lists its options).
+# A full run also writes its table to docs/benchmark-jdkN.md, N being the JDK's version.
 bench: check-java
 	$(JAVAC) --release 17 -d build/bench bench/*.java
-	$(JAVA) -cp build/bench bench.Bench $(if $(QUICK),--quick)
+	$(JAVA) -cp build/bench bench.Bench $(if $(QUICK),--quick,--results docs)
 
 run-daytime: check-java
 	$(JAVA) daytime/Daytime.java $(PORT)

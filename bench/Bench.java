@@ -42,6 +42,9 @@ import static bench.Table.printTable;
 import static bench.Util.onPath;
 
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDate;
@@ -52,13 +55,14 @@ import java.util.Locale;
 
 public class Bench {
     static final String USAGE = """
-            usage: java -cp build/bench bench.Bench [--quick | --smoke] [--runs N] [--port PORT] [WORKLOAD...]
+            usage: java -cp build/bench bench.Bench [--quick | --smoke] [--runs N] [--port PORT] [--results DIR] [WORKLOAD...]
             Load generator for the collection's servers (make bench compiles it; run from the project root); prints a Markdown table.
               WORKLOAD     loopback, echo, uppercase, daytime, chat, storms, startup (default: all)
               --quick      one cold run, smaller rooms and storms (about a minute in all)
               --smoke      tiny: only proves that each workload runs and checks what it gets
               --runs N     timed runs (default 5, after a warm-up; 1 with --quick or --smoke, cold)
               --port PORT  drive the server listening on 127.0.0.1:PORT instead, with no peers or ceilings
+              --results DIR  also write the table to DIR/benchmark-jdkN.md (N: this JDK's version), as make bench does
             example: java -cp build/bench bench.Bench --quick echo""";
     static final List<String> WORKLOADS = List.of("loopback", "echo", "uppercase", "daytime", "chat", "storms", "startup");
     static Scale scale = FULL;
@@ -70,8 +74,35 @@ public class Bench {
     static final long EPOCH = System.nanoTime(); // the logs' seconds and the chat lines' stamps count from here
     static boolean warming;          // a warm-up run: nothing is recorded
 
+    /** Everything printed on stdout goes to {@code file} too, under a line that says where it comes from. */
+    static void alsoTo(Path file) throws IOException {
+        OutputStream copy = Files.newOutputStream(file);
+        copy.write(("<!-- written by make bench on " + LocalDate.now() + "; the next run replaces it -->\n\n").getBytes(StandardCharsets.UTF_8));
+        PrintStream screen = System.out;
+        System.setOut(new PrintStream(new OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+                screen.write(b);
+                copy.write(b);
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                screen.write(b, off, len);
+                copy.write(b, off, len);
+            }
+
+            @Override
+            public void flush() throws IOException {
+                screen.flush();
+                copy.flush();
+            }
+        }, true, StandardCharsets.UTF_8));
+    }
+
     public static void main(String[] args) throws Exception {
         int runsWanted = -1;
+        Path results = null;
         List<String> chosen = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -80,6 +111,7 @@ public class Bench {
                 case "--smoke" -> scale = SMOKE;
                 case "--runs" -> runsWanted = number(args, ++i);
                 case "--port" -> given = number(args, ++i);
+                case "--results" -> results = Path.of(i + 1 < args.length ? args[++i] : ".");
                 case "--relay" -> { Trivial.relay(); return; } // the trivial chat server, in a JVM of its own
                 default -> {
                     if (!WORKLOADS.contains(args[i])) usageError("unknown workload '" + args[i] + "'");
@@ -90,6 +122,7 @@ public class Bench {
         if (chosen.isEmpty()) chosen.addAll(WORKLOADS);
         runs = runsWanted > 0 ? runsWanted : scale.runs();
         if (given < 0 && !Files.exists(Path.of("echo/Echo.java"))) fail("error: run Bench from the project root (it starts the servers)");
+        if (results != null) alsoTo(results.resolve("benchmark-jdk" + Runtime.version().feature() + ".md"));
         work = Files.createTempDirectory("bench-");
         Runtime.getRuntime().addShutdownHook(new Thread(Bench::cleanUp));
         System.out.printf(Locale.ROOT, "JDK %s (%s), %d cores, %s, %s scale, %d timed run%s%s%n%n", Runtime.version(),
