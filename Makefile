@@ -2,7 +2,7 @@
 #   make run-<name> [PORT=n]   start one server (daytime, echo, uppercase, chat, keepalive)
 #   make build                 compile each program once into build/<dir>/: java -cp build/echo Echo
 #   make test                  the JUnit suite, driving every program over loopback
-#   make bench [QUICK=1]       the load generator against every server
+#   make bench [QUICK=1]       the load generator (bench/, compiled into build/bench/) against every server
 #   make clean                 remove build output
 # JAVA_HOME, when set, chooses the JDK (17 or newer); otherwise java comes from PATH.
 # The tests need nothing else: ./mvnw fetches the Maven it pins from Maven Central once.
@@ -37,8 +37,12 @@ build: check-java
 	@for p in $(PROGRAMS); do $(JAVAC) --release 17 -d build/$${p%/*} $$p.java || exit 1; done
 	@echo "compiled into build/: run e.g. $(JAVA) -cp build/echo Echo"
 
+# The load generator: a package of small files, bench/*.java, compiled the same way into
+# build/bench/ and run from there (java -cp build/bench bench.Bench --help lists its options).
+# A full run also writes its table to docs/benchmark-jdkN.md, N being the JDK's version.
 bench: check-java
-	$(JAVA) bench/Bench.java $(if $(QUICK),--quick)
+	$(JAVAC) --release 17 -d build/bench bench/*.java
+	$(JAVA) -cp build/bench bench.Bench $(if $(QUICK),--quick,--results docs)
 
 run-daytime: check-java
 	$(JAVA) daytime/Daytime.java $(PORT)

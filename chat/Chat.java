@@ -1,82 +1,28 @@
 /*
  * Chat: a chat room; every line a client sends goes to everyone else.
+ * SPDX-License-Identifier: MIT-0
  *
- * The Java form of the poll() multi-user chat server of the sockets guide. One
- * thread and one Selector (Java's poll()) serve every client: channels are
- * non-blocking and nothing ever waits on one client, so a slow or hostile
- * client costs the others nothing. Each turn of the loop is a round: what it
- * produces (joins, lines, departures) is framed once and each client gets its
- * part in one write; clients leaving together are never sent each other's
- * notices. What a client cannot take yet is pending for it: its own view of
- * each message, a buffer sized to that message alone, charged at what it keeps
- * alive; past 1 MiB the client is disconnected as too slow. A sender with more
- * than 64 KiB of its lines pending at clients that keep up is not read until
- * they drain (the pace a blocking send() sets in C); a client keeps up while
- * its oldest pending byte is under a second old.
+ * The Java form of the poll() multi-user chat server of the sockets guide (no
+ * RFC). One thread and one Selector, Java's poll(), serve every client on
+ * non-blocking channels. Its cost: the room shares one core, but a slow or
+ * hostile client costs the others nothing, since nothing waits on one client.
+ * Lines are framed whole, cleaned of control characters, and written to each
+ * client once a turn of the loop; what a client cannot take yet waits for it,
+ * up to 1 MiB. The details, telnet and each defence: docs/chat.md.
  *
- * Unlike the C original it frames by line, not by read: a line split across
- * reads goes out once, whole, behind one "user N: " prefix at the start of a
- * line. Control characters, the bidirectional controls and the line and
- * paragraph separators are removed, so no one can move another user's cursor,
- * reverse the text that follows, or start a line of their own; text that merely
- * looks like "user 7: hi" after a prefix, or padding that wraps the terminal,
- * cannot be told from real chat and is not prevented.
- *
- * Telnet works as well as nc. A client is taken for telnet from its first
- * negotiation (0xFF, which UTF-8 text never contains, then WILL, WONT, DO or
- * DONT and an option); the server then asks it to send in binary (RFC 856),
- * since until then telnet turns some bytes of UTF-8 into Ctrl-C and the like
- * (in "у", 0x83 becomes IAC IP). Such a command arriving inside a character is
- * that byte, and is put back. TIMING-MARK is answered (RFC 860), so Ctrl-C never
- * freezes a screen; IP itself means nothing here. Every other option is
- * refused. A stray 0xFF from nc (Latin-1 "ÿ") negotiates nothing and mutes
- * nothing, and nc users never get a telnet byte. Until binary, plain telnet also
- * takes 0x9D, a byte of 来, ם or ŝ, for its escape key (Ctrl-]) and opens its
- * telnet> prompt, which the server cannot see: use telnet -E localhost 9040,
- * which has no escape key (-8 does not help; close its window to leave).
- *
- * Started by inetd or systemd with the socket open (socket activation), it
- * serves that socket instead: a listener as above, or one client, alone in a
- * room of its own (a shared room needs the listener: inetd wait, Accept=no).
- *
- * Try it:  java chat/Chat.java          (listens on port 9040, room for 256)
- *          nc localhost 9040            (or telnet -E localhost 9040; in two or more terminals)
+ * Try it:  java chat/Chat.java          (port 9040, a room for 256)
+ *          nc localhost 9040            (or telnet -E localhost 9040), in two or more terminals
  */
-import java.io.ByteArrayOutputStream;
-import java.io.Closeable;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.net.BindException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.net.StandardSocketOptions;
+import java.io.*;
+import java.net.*;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channel;
-import java.nio.channels.DatagramChannel;
-import java.nio.channels.NetworkChannel;
-import java.nio.channels.SelectionKey;
-import java.nio.channels.Selector;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
+import java.nio.channels.*;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
-import java.util.Iterator;
-import java.util.LinkedHashSet;
-import java.util.List;
-import java.util.Set;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ThreadFactory;
+import java.nio.file.*;
+import java.util.*;
+import java.util.concurrent.*;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.regex.*;
 
 public class Chat {
     static final int DEFAULT_PORT = 9040, DEFAULT_ROOM_SIZE = 256;
@@ -99,9 +45,295 @@ public class Chat {
     static final long DRAIN = 5_000_000_000L; // a client that left is closed once it takes nothing of what it is owed for this long
     static final long STORM = 1_000_000_000;  // the longest a round gathers joins and departures before telling anyone (ns)
     static final int ACCEPTS_PER_ROUND = 1024;// so that a burst of connects cannot starve the room
+    static final int RESERVE = 1 << 20;       // memory kept back for dropping a client when the heap is full
     // Loaded now, with Chat: compiled, each nested class is a file of its own, which the loop could
     // not open once clients have taken every file descriptor (and the class would be lost for good).
     static final List<Class<?>> NESTED = List.of(Client.class, Sender.class, Pending.class, Telnet.class);
+
+    final Selector selector;
+    final ServerSocketChannel server;                        // null in a room of one client (inetd nowait)
+    final SelectionKey serverKey;
+    final int maxRoomSize;
+    final Set<Client> room = new LinkedHashSet<>();
+    final ArrayList<Client> senders = new ArrayList<>();     // clients whose lines are in this round
+    final ArrayList<Client> paused = new ArrayList<>();
+    final Set<Client> draining = new LinkedHashSet<>();      // left, and still being sent what they are owed
+    final ArrayList<Client> troubled = new ArrayList<>();    // too slow or broken while the room was served
+    long lastNumber, comings;                                // a long: a public room can see 2^31 joins; comings:
+                                                             // joins and departures so far
+    int connected;                                           // the room and those draining: MAX_ROOM_SIZE counts both
+    int sendBuffer = MAX_SEND_BUFFER;                        // each client's share of SEND_BUFFERS now
+    long lastSweep, acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
+    long lastOutOfMemory = lastWarning;
+    byte[] reserve = new byte[RESERVE];                      // given back on OutOfMemoryError, to act in
+
+    Chat(ServerSocketChannel server, int maxRoomSize) throws IOException {
+        this.selector = Selector.open();
+        this.server = server;
+        this.maxRoomSize = maxRoomSize;
+        if (server == null) {
+            this.serverKey = null;
+            return;
+        }
+        server.configureBlocking(false);                                    // fcntl(O_NONBLOCK)
+        this.serverKey = server.register(selector, SelectionKey.OP_ACCEPT);  // pollfd{listener, POLLIN}
+    }
+
+    public static void main(String[] args) throws IOException {
+        if (args.length > 0 && (args[0].equals("-h") || args[0].equals("--help"))) {
+            System.out.println(USAGE);
+            return;
+        }
+        noOptions(args);
+        if (args.length > 2) usageError("unexpected argument '" + args[2] + "'");
+        int port = args.length >= 1 ? port(args[0]) : DEFAULT_PORT;
+        int maxRoomSize = args.length == 2 ? roomSize(args[1]) : DEFAULT_ROOM_SIZE;
+        Channel inherited = inheritedChannel();
+        if (inherited instanceof SocketChannel client) {                    // inetd nowait, systemd Accept=yes:
+            Chat chat = new Chat(null, 1);                                  // a room of one, until it leaves
+            chat.join(client);
+            chat.run();
+            return;
+        }
+        if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; chat is TCP only");
+        try (ServerSocketChannel server = inherited instanceof ServerSocketChannel listener
+                ? listener                                                  // inetd wait, systemd Accept=no
+                : listen(port)) {
+            warmUp(null);
+            System.out.println("listening on " + address(server.getLocalAddress()));
+            new Chat(server, maxRoomSize).run();
+        }
+    }
+
+    static ServerSocketChannel listen(int port) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
+        try {
+            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
+            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
+        } catch (BindException e) {
+            String why = e.getMessage() == null ? "" : e.getMessage();
+            if (why.contains("in use")) fail("error: port " + port + " is already in use");
+            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
+            fail("error: cannot listen on port " + port + ": " + why);
+        }
+        return server;
+    }
+
+    /** The event loop: send what the last round produced, wait for readiness, handle each ready socket. */
+    void run() throws IOException {
+        while (server != null ? server.isOpen() : connected > 0) {
+            try {
+                endRound();
+                int ready = selector.select(timeout());                     // poll()
+                long start = System.nanoTime();
+                if (serverKey != null && serverKey.interestOps() == 0 && System.nanoTime() - acceptPausedUntil >= 0) {
+                    serverKey.interestOps(SelectionKey.OP_ACCEPT);
+                }
+                while (ready > 0) {
+                    long before = comings;
+                    Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
+                    while (keys.hasNext()) {
+                        SelectionKey key = keys.next();
+                        keys.remove();                                      // handled now: clear its revents
+                        if (!key.isValid()) continue;                       // dropped earlier in this round
+                        if (key.isAcceptable()) {                           // POLLIN on the listener
+                            accept();
+                        } else {
+                            Client client = (Client) key.attachment();
+                            if (key.isReadable()) read(client);             // POLLIN (or POLLHUP) on a client
+                            if (key.isValid() && key.isWritable()) flush(client); // POLLOUT: room in its send buffer
+                        }
+                    }
+                    // Clients came or went, and no one spoke: in a storm of joins or departures, wait a moment
+                    // for more before anyone is told, so that everyone gets them in a few large writes, and
+                    // those leaving together are not sent each other's notices (nor written to once gone).
+                    boolean storm = comings > before && senders.isEmpty() && System.nanoTime() - start < STORM;
+                    ready = storm ? selector.select(1) : 0;                 // poll(), for 1 ms at most
+                }
+            } catch (OutOfMemoryError e) {
+                outOfMemory();                                              // the client owed most goes, never the room
+            }
+        }
+    }
+
+    void accept() {
+        for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
+            if (i > 0 && connected >= maxRoomSize) return;                // the rest wait a round: some may be leaving
+            SocketChannel channel;
+            try {
+                channel = server.accept();                                  // accept()
+                if (channel == null) return;                                // no one else is waiting
+            } catch (IOException e) {
+                if (notListening(e)) {                                      // not a listener after all:
+                    serverKey.cancel();                                     // nothing to serve, so the loop ends
+                    close(server);
+                    return;
+                }
+                // Out of file descriptors, say: the listener stays ready, so stop watching it
+                // for a moment rather than spin, and say so at most once a second.
+                acceptPausedUntil = System.nanoTime() + 100_000_000;
+                serverKey.interestOps(0);
+                lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
+                return;
+            }
+            if (connected >= maxRoomSize) {                                 // those still draining count too
+                refuse(channel);
+                continue;
+            }
+            join(channel);
+        }
+    }
+
+    /**
+     * Reads what the client sent until it has said MAX_SAID in this round, so that no one holds up
+     * the room: counted as framed, since a read of empty lines is nine times that in "user N: ".
+     */
+    void read(Client client) {
+        client.ownStart = roundLength;
+        while (roundLength - client.ownStart < MAX_SAID && readLines(client)) continue;
+        client.ownEnd = roundLength;
+        if (client.ownEnd > client.ownStart) senders.add(client);
+    }
+
+    /** Reads once and frames what came; true if there may be more to read. */
+    boolean readLines(Client client) {
+        int before = client.line.position(), n;
+        try {
+            n = client.channel.read(client.line);                           // recv(): at most what fits in the line
+        } catch (IOException e) {
+            leave(client, e.getMessage());
+            return false;
+        }
+        boolean more = n > 0 && !client.line.hasRemaining();
+        frameLines(client, before, n);
+        if (n == -1) leave(client, "closed");
+        return more;
+    }
+
+    /** Writes bytes [start, end) of the round to a client, or makes them pending behind what it is owed already. */
+    void share(Client client, int start, int end, long now) {
+        if (start >= end) return;
+        if (client.pending.isEmpty()) {
+            out.limit(end).position(start);
+            try {
+                client.channel.write(out);                                  // write(): no copy, the buffer is direct
+            } catch (IOException e) {
+                trouble(client, e.getMessage());
+                return;
+            }
+            start = out.position();
+        }
+        for (int i = messageAt(start); i < count && starts[i] < end; i++) { // a view of each message the rest is part of
+            int from = starts[i], to = i + 1 < count ? starts[i + 1] : roundLength;
+            if (messages[i] == null) messages[i] = ByteBuffer.wrap(Arrays.copyOfRange(round, from, to)); // once a round
+            queue(client, messages[i].duplicate().position(Math.max(start, from) - from).limit(Math.min(end, to) - from), owners[i], now);
+        }
+    }
+
+    /** Closes a client's socket, after a FIN if it owes us nothing more; whatever is still pending for it is dropped. */
+    void end(Client client, boolean fin, String why) {
+        if (!client.key.isValid()) return;                                  // ended already
+        try {
+            if (fin) client.channel.shutdownOutput();                       // shutdown(SHUT_WR)
+        } catch (IOException e) {
+            // it is gone already: closing is all there is to do
+        }
+        fallBehind(client);
+        client.pending.clear();
+        client.queued = 0;
+        draining.remove(client);
+        client.key.cancel();
+        // close(): Java's queue is dropped, but what the kernel holds still goes out,
+        // unless unread input turns the close into a reset.
+        close(client.channel);                                              // close()
+        connected--;
+        log(client.address + " closed (user " + client.number + ": " + why + ")");
+    }
+
+    /** Writes as much of the client's pending output as its socket takes now, in one gathering write. */
+    void flush(Client client) {
+        int n = 0;
+        long size = 0;
+        for (Pending p : client.pending) {                                  // what its send buffer can take, and no more:
+            if (n == gather.length || size > 2 * sendBuffer) break;         // the JDK copies each view it is given
+            gather[n++] = p.bytes();
+            size += p.bytes().remaining();
+        }
+        long written;
+        try {
+            written = client.channel.write(gather, 0, n);                   // writev()
+        } catch (IOException e) {
+            leave(client, e.getMessage());
+            return;
+        } finally {
+            Arrays.fill(gather, 0, n, null);
+        }
+        if (written == 0) return;
+        client.progress = System.nanoTime();
+        while (!client.pending.isEmpty() && !client.pending.peek().bytes().hasRemaining()) done(client, client.pending.poll());
+        if (client.pending.isEmpty()) client.behind = false;                // caught up: it holds senders back again
+        if (client.leaving && client.pending.isEmpty()) end(client, true, "closed"); // all it was owed is sent: now the FIN
+        else interest(client);
+    }
+
+    /**
+     * Takes a client out of the room; everyone left is told at the end of this round, together
+     * with everyone else who left in it. On EOF it is still sent what it is owed, then a FIN,
+     * unless it takes none of it for DRAIN.
+     */
+    void leave(Client client, String why) {
+        if (client.leaving) {                                               // broke while it was sent what it was owed
+            end(client, false, why);
+            return;
+        }
+        if (!room.remove(client)) return;                                   // already gone
+        shareSendBuffers();
+        comings++;
+        notice("user " + client.number + " disconnected" + (why.equals("too slow") ? " (too slow)" : "") + "\n");
+        fallBehind(client);                                                 // no sender waits on it any more
+        if (why.equals("closed") && !client.pending.isEmpty()) {
+            client.leaving = true;
+            draining.add(client);
+            interest(client);                                               // POLLOUT only, until its queue is empty
+        } else {
+            end(client, false, why);                                        // owed nothing: close() sends the FIN
+        }
+    }
+
+    /**
+     * Gives each client in the room its part of this round: all of it but its own lines (and, for
+     * a newcomer, what came before it joined), in one write from one shared buffer. What a socket
+     * cannot take now is pending, as views of the messages it is part of. A sender with BUDGET or
+     * more pending at clients that keep up is then not read until they take it.
+     */
+    void deliver() {
+        int length = roundLength;
+        if (out.capacity() < length) out = ByteBuffer.allocateDirect(Math.max(length, 2 * out.capacity()));
+        out.clear();
+        out.put(round, 0, length);
+        long now = System.nanoTime();
+        for (Client client : room) {
+            if (client.ownEnd > client.ownStart) {
+                share(client, client.shareFrom, client.ownStart, now);
+                share(client, client.ownEnd, length, now);
+            } else {
+                share(client, client.shareFrom, length, now);
+            }
+            client.shareFrom = client.ownStart = client.ownEnd = 0;
+        }
+        for (Client sender : senders) {
+            if (sender.sender.inFlight < BUDGET || sender.paused || sender.leaving) continue;
+            sender.paused = true;                                           // not read until its lines are taken
+            paused.add(sender);
+            interest(sender);
+        }
+        forgetRound();                                                      // what happens now is the next round
+    }
+
+    // ---- the room in detail: its members, their lines, what each is owed ----
 
     /** One member of the room: its socket, its number, the line it is typing and the output pending for it. */
     static final class Client {
@@ -142,143 +374,11 @@ public class Chat {
     /** Output a client could not take yet: its own view of one message, whose lines they are (null: the room's notices), and since when. */
     record Pending(ByteBuffer bytes, Sender from, long since) {}
 
-    final Selector selector;
-    final ServerSocketChannel server;                        // null in a room of one client (inetd nowait)
-    final SelectionKey serverKey;
-    final int maxRoomSize;
-    final Set<Client> room = new LinkedHashSet<>();
-    byte[] round = new byte[64 << 10];                       // this round's messages, framed, in order: a message is what
-    int roundLength;                                         // one client said in the round, or a run of notices
-    int[] starts = new int[64];                              // where each message of the round starts,
-    Sender[] owners = new Sender[64];                        // whose it is (null: the room's notices),
-    ByteBuffer[] messages = new ByteBuffer[64];              // and its own buffer, made once some client must wait for it
-    int count;                                               // how many messages the round has
-    ByteBuffer out = ByteBuffer.allocateDirect(64 << 10);    // the round's bytes, where every write takes them from
-    final ByteBuffer[] gather = new ByteBuffer[1024];        // one writev() of pending views: IOV_MAX at most
-    final ArrayList<Client> senders = new ArrayList<>();     // clients whose lines are in this round
-    final ArrayList<Client> paused = new ArrayList<>();
-    final Set<Client> draining = new LinkedHashSet<>();      // left, and still being sent what they are owed
-    final ArrayList<Client> troubled = new ArrayList<>();    // too slow or broken while the room was served
-    long lastNumber, comings;                                // a long: a public room can see 2^31 joins; comings:
-                                                             // joins and departures so far
-    int connected;                                           // the room and those draining: MAX_ROOM_SIZE counts both
-    int sendBuffer = MAX_SEND_BUFFER;                        // each client's share of SEND_BUFFERS now
-    long lastSweep, acceptPausedUntil, lastWarning = System.nanoTime() - 1_000_000_000L; // System.nanoTime(), not the clock
-    long lastOutOfMemory = lastWarning;
-
-    Chat(ServerSocketChannel server, int maxRoomSize) throws IOException {
-        this.selector = Selector.open();
-        this.server = server;
-        this.maxRoomSize = maxRoomSize;
-        if (server == null) {
-            this.serverKey = null;
-            return;
-        }
-        server.configureBlocking(false);                                    // fcntl(O_NONBLOCK)
-        this.serverKey = server.register(selector, SelectionKey.OP_ACCEPT);  // pollfd{listener, POLLIN}
-    }
-
-    public static void main(String[] args) throws IOException {
-        if (args.length > 0 && (args[0].equals("-h") || args[0].equals("--help"))) {
-            System.out.println(USAGE);
-            return;
-        }
-        noOptions(args);
-        if (args.length > 2) usageError("unexpected argument '" + args[2] + "'");
-        int port = args.length >= 1 ? port(args[0]) : DEFAULT_PORT;
-        int maxRoomSize = args.length == 2 ? roomSize(args[1]) : DEFAULT_ROOM_SIZE;
-        Channel inherited = inheritedChannel();
-        if (inherited instanceof SocketChannel client) {                    // inetd nowait, systemd Accept=yes:
-            Chat chat = new Chat(null, 1);                                  // a room of one, until it leaves
-            chat.join(client);
-            chat.run();
-            return;
-        }
-        if (inherited instanceof DatagramChannel) fail("error: the socket on stdin is UDP; chat is TCP only");
-        try (ServerSocketChannel server = inherited instanceof ServerSocketChannel listener
-                ? listener                                                  // inetd wait, systemd Accept=no
-                : listen(port)) {
-            warmUp(null);
-            System.out.println("listening on " + address(server.getLocalAddress()));
-            new Chat(server, maxRoomSize).run();
-        }
-    }
-
-    /** The event loop: send what the last round produced, wait for readiness, handle each ready socket. */
-    void run() throws IOException {
-        while (server != null ? server.isOpen() : connected > 0) {
-            try {
-                endRound();
-                int ready = selector.select(timeout());                     // poll()
-                long start = System.nanoTime();
-                if (serverKey != null && serverKey.interestOps() == 0 && System.nanoTime() - acceptPausedUntil >= 0) {
-                    serverKey.interestOps(SelectionKey.OP_ACCEPT);
-                }
-                while (ready > 0) {
-                    long before = comings;
-                    Iterator<SelectionKey> keys = selector.selectedKeys().iterator();
-                    while (keys.hasNext()) {
-                        SelectionKey key = keys.next();
-                        keys.remove();                                      // handled now: clear its revents
-                        if (!key.isValid()) continue;                       // dropped earlier in this round
-                        if (key.isAcceptable()) {                           // POLLIN on the listener
-                            accept();
-                        } else {
-                            Client client = (Client) key.attachment();
-                            if (key.isReadable()) read(client);             // POLLIN (or POLLHUP) on a client
-                            if (key.isValid() && key.isWritable()) flush(client); // POLLOUT: room in its send buffer
-                        }
-                    }
-                    // Clients came or went, and no one spoke: in a storm of joins or departures, wait a moment
-                    // for more before anyone is told, so that everyone gets them in a few large writes, and
-                    // those leaving together are not sent each other's notices (nor written to once gone).
-                    boolean storm = comings > before && senders.isEmpty() && System.nanoTime() - start < STORM;
-                    ready = storm ? selector.select(1) : 0;                 // poll(), for 1 ms at most
-                }
-            } catch (OutOfMemoryError e) {
-                // What clients are owed filled the heap: the one owed most goes, never the room.
-                // (A forked C server would lose that one child to the OOM killer.)
-                forgetRound();
-                for (Client client : room) client.shareFrom = client.ownStart = client.ownEnd = 0;
-                lastOutOfMemory = warn("out of memory: " + e.getMessage() + " (dropping the client owed most)", lastOutOfMemory);
-                room.stream().max(Comparator.comparingLong(c -> c.queued)).ifPresent(c -> trouble(c, "too slow"));
-            }
-        }
-    }
-
     /** How long select() may wait: until the accept back-off ends, or the next look at who keeps up, or for readiness (0). */
     long timeout() {
         long wait = !paused.isEmpty() ? KEEP_UP / 5 : !draining.isEmpty() ? DRAIN / 5 : Long.MAX_VALUE;
         if (serverKey != null && serverKey.interestOps() == 0) wait = Math.min(wait, acceptPausedUntil - System.nanoTime());
         return wait == Long.MAX_VALUE ? 0 : Math.max(1, wait / 1_000_000);
-    }
-
-    void accept() {
-        for (int i = 0; i < ACCEPTS_PER_ROUND; i++) {
-            if (i > 0 && connected >= maxRoomSize) return;                // the rest wait a round: some may be leaving
-            SocketChannel channel;
-            try {
-                channel = server.accept();                                  // accept()
-                if (channel == null) return;                                // no one else is waiting
-            } catch (IOException e) {
-                if (notListening(e)) {                                      // not a listener after all:
-                    serverKey.cancel();                                     // nothing to serve, so the loop ends
-                    close(server);
-                    return;
-                }
-                // Out of file descriptors, say: the listener stays ready, so stop watching it
-                // for a moment rather than spin, and say so at most once a second.
-                acceptPausedUntil = System.nanoTime() + 100_000_000;
-                serverKey.interestOps(0);
-                lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
-                return;
-            }
-            if (connected >= maxRoomSize) {                                 // those still draining count too
-                refuse(channel);
-                continue;
-            }
-            join(channel);
-        }
     }
 
     void join(SocketChannel channel) {
@@ -344,29 +444,125 @@ public class Chat {
         log(peer + " refused: room is full (" + maxRoomSize + ")");
     }
 
-    /**
-     * Reads what the client sent until it has said MAX_SAID in this round, so that no one holds up
-     * the room: counted as framed, since a read of empty lines is nine times that in "user N: ".
-     */
-    void read(Client client) {
-        client.ownStart = roundLength;
-        while (roundLength - client.ownStart < MAX_SAID && readLines(client)) continue;
-        client.ownEnd = roundLength;
-        if (client.ownEnd > client.ownStart) senders.add(client);
+    /** Ends a round: drops the clients found too slow or broken, then gives everyone their part of what it produced. */
+    void endRound() {
+        while (roundLength > 0 || !troubled.isEmpty()) {
+            for (Client client : troubled) leave(client, client.trouble);
+            troubled.clear();
+            if (roundLength > 0) deliver();                                 // may find more trouble, and so a new round
+        }
+        long now = System.nanoTime();
+        if (now - lastSweep >= KEEP_UP / 5 && (!paused.isEmpty() || !draining.isEmpty())) {
+            lastSweep = now;
+            if (!paused.isEmpty()) {                                        // senders wait: on someone who fell behind?
+                for (Client client : room) {
+                    if (!client.behind && !client.pending.isEmpty() && now - client.pending.peek().since() > KEEP_UP) fallBehind(client);
+                }
+            }
+            for (Client client : List.copyOf(draining)) {
+                if (now - client.progress > DRAIN) end(client, false, "closed, and took nothing of what it was owed for " + DRAIN / 1_000_000_000 + " s");
+            }
+        }
+        for (Iterator<Client> i = paused.iterator(); i.hasNext(); ) {
+            Client client = i.next();
+            if (client.sender.inFlight >= BUDGET && client.key.isValid()) continue; // its lines are still on their way
+            client.paused = false;
+            interest(client);
+            i.remove();
+        }
     }
 
-    /** Reads once and frames each complete line, or a full piece of a long one; true if there may be more to read. */
-    boolean readLines(Client client) {
+    /**
+     * What clients are owed filled the heap: the client owed most goes, as the OOM killer would end
+     * the largest child of a forked C server, not the server, and this round is lost. The reserve
+     * is given back first, so that there is memory to do it in.
+     */
+    void outOfMemory() {
+        reserve = null;
+        forgetRound();
+        Client most = null;
+        for (Client client : room) {
+            client.shareFrom = client.ownStart = client.ownEnd = 0;
+            if (most == null || client.queued > most.queued) most = client;
+        }
+        if (most != null) {
+            for (Pending p; (p = most.pending.poll()) != null; ) done(most, p); // its memory back at once,
+            trouble(most, "too slow");                                      // its socket closed at the round's end
+        }
+        try {
+            reserve = new byte[RESERVE];
+            lastOutOfMemory = warn("out of memory: the client owed most was dropped", lastOutOfMemory);
+        } catch (OutOfMemoryError again) {
+            // still full: the next round that fails drops the next client
+        }
+    }
+
+    /** Forgets this round's messages, delivered or not. */
+    void forgetRound() {
+        senders.clear();
+        roundLength = 0;
+        Arrays.fill(messages, 0, count, null);
+        count = 0;
+    }
+
+    /** Sends a message to one client alone (its welcome, telnet's answers): at once if it is owed nothing, else pending. */
+    void send(Client client, ByteBuffer message) {
+        if (client.pending.isEmpty()) {
+            try {
+                client.channel.write(message);                              // write()
+            } catch (IOException e) {
+                trouble(client, e.getMessage());
+                return;
+            }
+        }
+        if (message.hasRemaining()) queue(client, message, null, System.nanoTime());
+    }
+
+    /** Makes a view pending for a client, charged at the whole message it keeps alive; past MAX_QUEUED the client must go. */
+    void queue(Client client, ByteBuffer view, Sender from, long now) {
+        if (!view.hasRemaining() || client.trouble != null) return;
+        long cost = view.capacity() + ENTRY_COST;
+        if (client.queued + cost > MAX_QUEUED) {
+            trouble(client, "too slow");
+            return;
+        }
+        if (client.pending.isEmpty()) client.progress = now;               // it took all it could until now
+        if (from != null && !client.behind) from.inFlight += view.capacity();
+        client.pending.add(new Pending(view, from, now));
+        client.queued += cost;
+        interest(client);
+    }
+
+    /** Returns what a pending view was charged, to the client and to its sender. */
+    static void done(Client client, Pending p) {
+        client.queued -= p.bytes().capacity() + ENTRY_COST;
+        if (p.from() != null && !client.behind) p.from().inFlight -= p.bytes().capacity();
+    }
+
+    /** A client whose oldest pending byte got too old holds no sender back from now on, until it has caught up. */
+    static void fallBehind(Client client) {
+        if (client.behind) return;
+        for (Pending p : client.pending) if (p.from() != null) p.from().inFlight -= p.bytes().capacity();
+        client.behind = true;
+    }
+
+    /** Watches a client for input unless it is paused or leaving, and for POLLOUT only while output is pending. */
+    static void interest(Client client) {
+        if (!client.key.isValid()) return;
+        int read = client.paused || client.leaving ? 0 : SelectionKey.OP_READ;
+        client.key.interestOps(read | (client.pending.isEmpty() ? 0 : SelectionKey.OP_WRITE));
+    }
+
+    void trouble(Client client, String why) {
+        if (client.trouble != null) return;
+        client.trouble = why;
+        troubled.add(client);
+    }
+
+    /** Frames each complete line of a client's buffer, or a full piece of a long one; {@code n}: bytes just read, -1 at EOF. */
+    void frameLines(Client client, int before, int n) {
         ByteBuffer line = client.line;
         byte[] bytes = line.array();
-        int before = line.position(), n;
-        try {
-            n = client.channel.read(line);                                  // recv(): at most what fits in the line
-        } catch (IOException e) {
-            leave(client, e.getMessage());
-            return false;
-        }
-        boolean more = n > 0 && !line.hasRemaining();
         if (n > 0 && (client.telnet != null || Telnet.present(bytes, before, line.position()))) {
             if (client.telnet == null) client.telnet = new Telnet();
             line.position(client.telnet.filter(bytes, before, line.position()));  // commands out, answers ready
@@ -393,8 +589,6 @@ public class Chat {
         }
         line.limit(line.position()).position(start);
         line.compact();                                                     // keep what follows the last line
-        if (n == -1) leave(client, "closed");
-        return more;
     }
 
     /** Where to cut a full buffer so that no UTF-8 character is split between two pieces. */
@@ -441,6 +635,15 @@ public class Chat {
 
     static final byte[] NEWLINE = {'\n'};
 
+    byte[] round = new byte[64 << 10];                       // this round's messages, framed, in order: a message is what
+    int roundLength;                                         // one client said in the round, or a run of notices
+    int[] starts = new int[64];                              // where each message of the round starts,
+    Sender[] owners = new Sender[64];                        // whose it is (null: the room's notices),
+    ByteBuffer[] messages = new ByteBuffer[64];              // and its own buffer, made once some client must wait for it
+    int count;                                               // how many messages the round has
+    ByteBuffer out = ByteBuffer.allocateDirect(64 << 10);    // the round's bytes, where every write takes them from
+    final ByteBuffer[] gather = new ByteBuffer[1024];        // one writev() of pending views: IOV_MAX at most
+
     /** Adds a notice for everyone in the room to this round. */
     void notice(String text) {
         begin(null);
@@ -470,220 +673,10 @@ public class Chat {
         roundLength += length;
     }
 
-    /** Ends a round: drops the clients found too slow or broken, then gives everyone their part of what it produced. */
-    void endRound() {
-        while (roundLength > 0 || !troubled.isEmpty()) {
-            for (Client client : troubled) leave(client, client.trouble);
-            troubled.clear();
-            if (roundLength > 0) deliver();                                 // may find more trouble, and so a new round
-        }
-        long now = System.nanoTime();
-        if (now - lastSweep >= KEEP_UP / 5 && (!paused.isEmpty() || !draining.isEmpty())) {
-            lastSweep = now;
-            if (!paused.isEmpty()) {                                        // senders wait: on someone who fell behind?
-                for (Client client : room) {
-                    if (!client.behind && !client.pending.isEmpty() && now - client.pending.peek().since() > KEEP_UP) fallBehind(client);
-                }
-            }
-            for (Client client : List.copyOf(draining)) {
-                if (now - client.progress > DRAIN) end(client, false, "closed, and took nothing of what it was owed for " + DRAIN / 1_000_000_000 + " s");
-            }
-        }
-        for (Iterator<Client> i = paused.iterator(); i.hasNext(); ) {
-            Client client = i.next();
-            if (client.sender.inFlight >= BUDGET && client.key.isValid()) continue; // its lines are still on their way
-            client.paused = false;
-            interest(client);
-            i.remove();
-        }
-    }
-
-    /**
-     * Gives each client in the room its part of this round: all of it but its own lines (and, for
-     * a newcomer, what came before it joined), in one write from one shared buffer. What a socket
-     * cannot take now is pending, as views of the messages it is part of. A sender with more than
-     * BUDGET pending at clients that keep up is then not read until they take it.
-     */
-    void deliver() {
-        int length = roundLength;
-        if (out.capacity() < length) out = ByteBuffer.allocateDirect(Math.max(length, 2 * out.capacity()));
-        out.clear();
-        out.put(round, 0, length);
-        long now = System.nanoTime();
-        for (Client client : room) {
-            if (client.ownEnd > client.ownStart) {
-                share(client, client.shareFrom, client.ownStart, now);
-                share(client, client.ownEnd, length, now);
-            } else {
-                share(client, client.shareFrom, length, now);
-            }
-            client.shareFrom = client.ownStart = client.ownEnd = 0;
-        }
-        for (Client sender : senders) {
-            if (sender.sender.inFlight < BUDGET || sender.paused || sender.leaving) continue;
-            sender.paused = true;                                           // not read until its lines are taken
-            paused.add(sender);
-            interest(sender);
-        }
-        forgetRound();                                                      // what happens now is the next round
-    }
-
-    /** Forgets this round's messages, delivered or not. */
-    void forgetRound() {
-        senders.clear();
-        roundLength = 0;
-        Arrays.fill(messages, 0, count, null);
-        count = 0;
-    }
-
-    /** Writes bytes [start, end) of the round to a client, or makes them pending behind what it is owed already. */
-    void share(Client client, int start, int end, long now) {
-        if (start >= end) return;
-        if (client.pending.isEmpty()) {
-            out.limit(end).position(start);
-            try {
-                client.channel.write(out);                                  // write(): no copy, the buffer is direct
-            } catch (IOException e) {
-                trouble(client, e.getMessage());
-                return;
-            }
-            start = out.position();
-        }
-        for (int i = messageAt(start); i < count && starts[i] < end; i++) { // a view of each message the rest is part of
-            int from = starts[i], to = i + 1 < count ? starts[i + 1] : roundLength;
-            if (messages[i] == null) messages[i] = ByteBuffer.wrap(Arrays.copyOfRange(round, from, to)); // once a round
-            queue(client, messages[i].duplicate().position(Math.max(start, from) - from).limit(Math.min(end, to) - from), owners[i], now);
-        }
-    }
-
     /** The message of this round that byte {@code at} belongs to. */
     int messageAt(int at) {
         int i = Arrays.binarySearch(starts, 0, count, at);
         return i >= 0 ? i : -i - 2;
-    }
-
-    /** Sends a message to one client alone (its welcome, telnet's answers): at once if it is owed nothing, else pending. */
-    void send(Client client, ByteBuffer message) {
-        if (client.pending.isEmpty()) {
-            try {
-                client.channel.write(message);                              // write()
-            } catch (IOException e) {
-                trouble(client, e.getMessage());
-                return;
-            }
-        }
-        if (message.hasRemaining()) queue(client, message, null, System.nanoTime());
-    }
-
-    /** Makes a view pending for a client, charged at the whole message it keeps alive; past MAX_QUEUED the client must go. */
-    void queue(Client client, ByteBuffer view, Sender from, long now) {
-        if (!view.hasRemaining() || client.trouble != null) return;
-        long cost = view.capacity() + ENTRY_COST;
-        if (client.queued + cost > MAX_QUEUED) {
-            trouble(client, "too slow");
-            return;
-        }
-        if (client.pending.isEmpty()) client.progress = now;               // it took all it could until now
-        if (from != null && !client.behind) from.inFlight += view.capacity();
-        client.pending.add(new Pending(view, from, now));
-        client.queued += cost;
-        interest(client);
-    }
-
-    /** Writes as much of the client's pending output as its socket takes now, in one gathering write. */
-    void flush(Client client) {
-        int n = 0;
-        long size = 0;
-        for (Pending p : client.pending) {                                  // what its send buffer can take, and no more:
-            if (n == gather.length || size > 2 * sendBuffer) break;         // the JDK copies each view it is given
-            gather[n++] = p.bytes();
-            size += p.bytes().remaining();
-        }
-        long written;
-        try {
-            written = client.channel.write(gather, 0, n);                   // writev()
-        } catch (IOException e) {
-            leave(client, e.getMessage());
-            return;
-        } finally {
-            Arrays.fill(gather, 0, n, null);
-        }
-        if (written == 0) return;
-        client.progress = System.nanoTime();
-        while (!client.pending.isEmpty() && !client.pending.peek().bytes().hasRemaining()) done(client, client.pending.poll());
-        if (client.pending.isEmpty()) client.behind = false;                // caught up: it holds senders back again
-        if (client.leaving && client.pending.isEmpty()) end(client, true, "closed"); // all it was owed is sent: now the FIN
-        else interest(client);
-    }
-
-    /** Returns what a pending view was charged, to the client and to its sender. */
-    static void done(Client client, Pending p) {
-        client.queued -= p.bytes().capacity() + ENTRY_COST;
-        if (p.from() != null && !client.behind) p.from().inFlight -= p.bytes().capacity();
-    }
-
-    /** A client whose oldest pending byte got too old holds no sender back from now on, until it has caught up. */
-    static void fallBehind(Client client) {
-        if (client.behind) return;
-        for (Pending p : client.pending) if (p.from() != null) p.from().inFlight -= p.bytes().capacity();
-        client.behind = true;
-    }
-
-    /** Watches a client for input unless it is paused or leaving, and for POLLOUT only while output is pending. */
-    static void interest(Client client) {
-        if (!client.key.isValid()) return;
-        int read = client.paused || client.leaving ? 0 : SelectionKey.OP_READ;
-        client.key.interestOps(read | (client.pending.isEmpty() ? 0 : SelectionKey.OP_WRITE));
-    }
-
-    void trouble(Client client, String why) {
-        if (client.trouble != null) return;
-        client.trouble = why;
-        troubled.add(client);
-    }
-
-    /**
-     * Takes a client out of the room; everyone left is told at the end of this round, together
-     * with everyone else who left in it. On EOF it is still sent what it is owed, then a FIN,
-     * unless it takes none of it for DRAIN.
-     */
-    void leave(Client client, String why) {
-        if (client.leaving) {                                               // broke while it was sent what it was owed
-            end(client, false, why);
-            return;
-        }
-        if (!room.remove(client)) return;                                   // already gone
-        shareSendBuffers();
-        comings++;
-        notice("user " + client.number + " disconnected" + (why.equals("too slow") ? " (too slow)" : "") + "\n");
-        fallBehind(client);                                                 // no sender waits on it any more
-        if (why.equals("closed") && !client.pending.isEmpty()) {
-            client.leaving = true;
-            draining.add(client);
-            interest(client);                                               // POLLOUT only, until its queue is empty
-        } else {
-            end(client, false, why);                                        // owed nothing: close() sends the FIN
-        }
-    }
-
-    /** Closes a client's socket, after a FIN if it owes us nothing more; whatever is still pending for it is dropped. */
-    void end(Client client, boolean fin, String why) {
-        if (!client.key.isValid()) return;                                  // ended already
-        try {
-            if (fin) client.channel.shutdownOutput();                       // shutdown(SHUT_WR)
-        } catch (IOException e) {
-            // it is gone already: closing is all there is to do
-        }
-        fallBehind(client);
-        client.pending.clear();
-        client.queued = 0;
-        draining.remove(client);
-        client.key.cancel();
-        // close(): Java's queue is dropped, but what the kernel holds still goes out,
-        // unless unread input turns the close into a reset.
-        close(client.channel);
-        connected--;
-        log(client.address + " closed (user " + client.number + ": " + why + ")");
     }
 
     static ByteBuffer text(String s) {
@@ -817,23 +810,6 @@ public class Chat {
     }
 
     // ---- the same in every server of this collection ----
-
-    static ServerSocketChannel listen(int port) throws IOException {
-        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
-        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
-        try {
-            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
-            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
-            // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
-        } catch (BindException e) {
-            String why = e.getMessage() == null ? "" : e.getMessage();
-            if (why.contains("in use")) fail("error: port " + port + " is already in use");
-            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
-            fail("error: cannot listen on port " + port + ": " + why);
-        }
-        return server;
-    }
 
     /**
      * One connection over loopback before any client comes, so that what the JDK sets up on first

@@ -1,60 +1,32 @@
 /*
  * Daytime: tells each client the time of day, then hangs up (RFC 867).
+ * SPDX-License-Identifier: MIT-0
  *
  * The Java form of the classic iterative daytime server and its client (the
- * POSIX socket examples, and daytimetcpsrv in Unix Network Programming).
+ * POSIX socket examples; daytimetcpsrv in Unix Network Programming).
  * Iterative: the accept loop serves each client itself, one at a time, with no
- * threads. That is simple and cheap, and it costs concurrency: a slow client
- * would delay the next, so serving one must never wait on the client. UDP
- * datagrams to the same port number are answered too, by a second thread,
- * never one from a port below 1024 or daytime's own, and a few a second from
- * each source (see refusal()). An answer leaves from the address the kernel
- * picks: on a host with several, maybe not the one the datagram came to (Java
- * has no IP_PKTINFO).
- *
- * Started by inetd or systemd with the socket open (socket activation), it
- * serves that socket instead: a listener as above, or one client, then exits.
+ * threads. Its cost: a slow client would delay the next, so serving one never
+ * waits on the client. UDP datagrams to the same port are answered too.
+ * More, with the C original beside it: docs/daytime.md.
  *
  * Try it:  java daytime/Daytime.java          (listens on port 8013)
  *          nc localhost 8013 </dev/null       (or: java daytime/Daytime.java --client localhost)
  *          echo | nc -u -w1 localhost 8013    (UDP)
  */
-import java.io.Closeable;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.net.BindException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.net.SocketAddress;
-import java.net.StandardSocketOptions;
-import java.net.UnknownHostException;
+import java.io.*;
+import java.net.*;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channel;
-import java.nio.channels.DatagramChannel;
-import java.nio.channels.NetworkChannel;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
+import java.nio.channels.*;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
+import java.nio.file.*;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Locale;
-import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ThreadFactory;
+import java.util.*;
+import java.util.concurrent.*;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.regex.*;
 
 public class Daytime {
     static final int DEFAULT_PORT = 8013; // the well-known port 13 needs root
@@ -98,6 +70,23 @@ public class Daytime {
                 serve(server);
             }
         }
+    }
+
+    static ServerSocketChannel listen(int port) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
+        try {
+            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
+            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
+        } catch (BindException e) {
+            String why = e.getMessage() == null ? "" : e.getMessage();
+            if (why.contains("in use")) fail("error: port " + port + " is already in use");
+            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
+            fail("error: cannot listen on port " + port + ": " + why);
+        }
+        return server;
     }
 
     static void serve(ServerSocketChannel server) throws IOException {
@@ -144,6 +133,19 @@ public class Daytime {
     record Reply(long second, byte[] bytes) {}
 
     static volatile Reply lastReply = new Reply(-1, null);
+
+    static void client(String host, int port) {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(host, port), 10_000); // socket() + connect()
+            socket.setSoTimeout(10_000);
+            socket.getInputStream().transferTo(System.out);          // read() until EOF, write() to stdout
+            System.out.flush();
+        } catch (UnknownHostException e) {
+            fail("error: cannot get the time from " + host + ":" + port + ": unknown host");
+        } catch (IOException e) {
+            fail("error: cannot get the time from " + host + ":" + port + ": " + e.getMessage());
+        }
+    }
 
     /** TCP and UDP on the same port number, as inetd has them; UDP has a thread of its own. */
     static ServerSocketChannel listenTcpAndUdp(int port) throws IOException {
@@ -216,37 +218,7 @@ public class Daytime {
         return null;
     }
 
-    static void client(String host, int port) {
-        try (Socket socket = new Socket()) {
-            socket.connect(new InetSocketAddress(host, port), 10_000); // socket() + connect()
-            socket.setSoTimeout(10_000);
-            socket.getInputStream().transferTo(System.out);          // read() until EOF, write() to stdout
-            System.out.flush();
-        } catch (UnknownHostException e) {
-            fail("error: cannot get the time from " + host + ":" + port + ": unknown host");
-        } catch (IOException e) {
-            fail("error: cannot get the time from " + host + ":" + port + ": " + e.getMessage());
-        }
-    }
-
     // ---- the same in every server of this collection ----
-
-    static ServerSocketChannel listen(int port) throws IOException {
-        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
-        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
-        try {
-            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
-            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
-            // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
-        } catch (BindException e) {
-            String why = e.getMessage() == null ? "" : e.getMessage();
-            if (why.contains("in use")) fail("error: port " + port + " is already in use");
-            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
-            fail("error: cannot listen on port " + port + ": " + why);
-        }
-        return server;
-    }
 
     /**
      * One connection over loopback before any client comes, so that what the JDK sets up on first

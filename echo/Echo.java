@@ -1,66 +1,26 @@
 /*
  * Echo: sends every byte each client sends straight back to it (RFC 862).
+ * SPDX-License-Identifier: MIT-0
  *
  * The Java form of the classic fork-per-client echo server (the POSIX socket
- * examples, and tcpserv01 in Unix Network Programming), where fork() becomes a
- * thread. Concurrent: the accept loop only accepts and hands each client to a
- * thread of its own, which owns the socket and closes it. On JDK 21 and newer
- * that is a virtual thread, so a client that waits costs a few kilobytes; while
- * a client streams, its thread waits for a platform thread that does the work,
- * which the kernel time-slices as it would a forked child (virtual threads are
- * not time-sliced: two that never block would hold both carriers of a 2-core
- * machine and starve every other client), and takes the work back whenever the
- * client's window is full: waiting for a client to read costs a buffer, not a
- * thread. On JDK 17 each client has a platform thread, which costs a stack.
- * UDP datagrams to the same port number are echoed too, by one thread of their
- * own: never one from a port below 1024 or echo's own, and a few a second from
- * each source (see refusal()). An answer leaves from the address the kernel
- * picks: on a host with several, maybe not the one the datagram came to (Java
- * has no IP_PKTINFO). Echo is byte-exact: it echoes telnet's IAC bytes like any
- * other.
- *
- * Started by inetd or systemd with the socket open (socket activation), it
- * serves that socket instead: a listener as above, or one client, then exits.
+ * examples; tcpserv01 in Unix Network Programming), where fork() becomes a
+ * thread: the accept loop only accepts and hands each client to a thread of its
+ * own, which owns the socket and closes it. Its cost: a thread per client, a
+ * virtual one on JDK 21+ (a few kilobytes while it waits), a platform one on 17.
+ * UDP datagrams to the same port are echoed too. More: docs/echo.md.
  *
  * Try it:  java echo/Echo.java          (listens on port 15000)
  *          nc localhost 15000           (UDP: nc -u localhost 15000)
  */
-import java.io.Closeable;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.InterruptedIOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.net.BindException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.net.StandardSocketOptions;
+import java.io.*;
+import java.net.*;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channel;
-import java.nio.channels.DatagramChannel;
-import java.nio.channels.NetworkChannel;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.FutureTask;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
+import java.nio.channels.*;
+import java.nio.file.*;
+import java.util.*;
+import java.util.concurrent.*;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.regex.*;
 
 public class Echo {
     static final int DEFAULT_PORT = 15000;
@@ -126,6 +86,23 @@ public class Echo {
                 }
             }
         }
+    }
+
+    static ServerSocketChannel listen(int port) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
+        try {
+            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
+            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
+        } catch (BindException e) {
+            String why = e.getMessage() == null ? "" : e.getMessage();
+            if (why.contains("in use")) fail("error: port " + port + " is already in use");
+            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
+            fail("error: cannot listen on port " + port + ": " + why);
+        }
+        return server;
     }
 
     /** Echoes until the client's EOF, sends what is still owed, then closes. */
@@ -320,23 +297,6 @@ public class Echo {
     }
 
     // ---- the same in every server of this collection ----
-
-    static ServerSocketChannel listen(int port) throws IOException {
-        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
-        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
-        try {
-            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
-            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
-            // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
-        } catch (BindException e) {
-            String why = e.getMessage() == null ? "" : e.getMessage();
-            if (why.contains("in use")) fail("error: port " + port + " is already in use");
-            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
-            fail("error: cannot listen on port " + port + ": " + why);
-        }
-        return server;
-    }
 
     /**
      * One connection over loopback before any client comes, so that what the JDK sets up on first

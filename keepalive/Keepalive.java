@@ -1,57 +1,27 @@
 /*
  * Keepalive: TCP keepalive in action, and proof that it finds a dead peer.
+ * SPDX-License-Identifier: MIT-0
  *
- * The Java form of the keepalive demo of the POSIX socket examples: one program
- * that is both server and client (the fork() becomes a thread). The client
- * connects and stays silent; the server enables SO_KEEPALIVE with TCP_KEEPIDLE
- * 1 s, TCP_KEEPINTERVAL 1 s and TCP_KEEPCOUNT 10, prints what the socket really
- * uses, and waits. While the peer answers the probes nothing happens; once it
- * stops (cable pulled, host gone), the kernel gives up after idle + interval x
- * count seconds and the waiting read fails: "peer dead", exit 3.
- *
- * Keepalive only probes an idle connection. It cannot help while sent data is
- * unacknowledged (retransmission, not keepalive, is then in charge), and it
- * says nothing about a peer that is alive but stuck.
- *
- * --serve is the form a real server uses: no built-in client, any number of
- * clients, keepalive on each, one thread per client, each dead peer logged.
- * Started by inetd or systemd with the socket open (socket activation), it
- * serves that socket the same way: a listener, or one client, then exits.
+ * The Java form of the keepalive demo of the POSIX socket examples (RFC 1122
+ * 4.2.3.6): one program that is both server and client, the fork() a thread.
+ * The client connects and stays silent; the server turns on SO_KEEPALIVE with
+ * TCP_KEEPIDLE, TCP_KEEPINTERVAL and TCP_KEEPCOUNT, prints what the socket uses
+ * and waits until keepalive finds the peer dead: "peer dead", exit 3. Its cost:
+ * a dead peer is found idle + interval x count seconds after it last answered.
+ * --serve is the form a real server uses. More: docs/keepalive.md.
  *
  * Try it:  java keepalive/Keepalive.java                  (demo on 127.0.0.1:12345)
  *          tcpdump -n -i lo port 12345                     (as root: a probe each second)
  */
-import java.io.Closeable;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.net.BindException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.net.SocketAddress;
-import java.net.SocketOption;
-import java.net.StandardSocketOptions;
-import java.net.UnknownHostException;
+import java.io.*;
+import java.net.*;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channel;
-import java.nio.channels.DatagramChannel;
-import java.nio.channels.NetworkChannel;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Locale;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.ThreadFactory;
+import java.nio.channels.*;
+import java.nio.file.*;
+import java.util.*;
+import java.util.concurrent.*;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.regex.*;
 import jdk.net.ExtendedSocketOptions;
 
 public class Keepalive {
@@ -123,6 +93,22 @@ public class Keepalive {
         }
     }
 
+    static ServerSocket listen(InetAddress address, int port, int backlog) throws IOException {
+        ServerSocket server = new ServerSocket();                    // socket()
+        server.setReuseAddress(true);                                // setsockopt(SO_REUSEADDR)
+        try {
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
+            server.bind(new InetSocketAddress(address, port), backlog); // bind() + listen()
+        } catch (BindException e) {
+            String why = e.getMessage() == null ? "" : e.getMessage();
+            if (why.contains("in use")) fail("error: port " + port + " is already in use");
+            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
+            fail("error: cannot listen on " + address.getHostAddress() + ":" + port + ": " + why);
+        }
+        return server;
+    }
+
     /** The article's demo: connect a silent client to ourselves, then wait for keepalive to say it died. */
     static void demo(ServerSocket server) throws IOException {
         Thread client = new Thread(() -> {
@@ -191,7 +177,7 @@ public class Keepalive {
     static String waitForEnd(InputStream in) {
         byte[] discard = new byte[512];
         try {
-            while (in.read(discard) != -1) { }                                   // blocks; keepalive probes meanwhile
+            while (in.read(discard) != -1) { }                                   // read(): blocks; keepalive probes meanwhile
             return null;
         } catch (IOException e) {
             return e.getMessage();                                               // ETIMEDOUT: "Connection timed out"
@@ -243,23 +229,7 @@ public class Keepalive {
         System.exit(status);
     }
 
-    // ---- the same in every server of this collection, but for binding ADDRESS ----
-
-    static ServerSocket listen(InetAddress address, int port, int backlog) throws IOException {
-        ServerSocket server = new ServerSocket();                    // socket()
-        server.setReuseAddress(true);                                // setsockopt(SO_REUSEADDR)
-        try {
-            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
-            // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(address, port), backlog); // bind() + listen()
-        } catch (BindException e) {
-            String why = e.getMessage() == null ? "" : e.getMessage();
-            if (why.contains("in use")) fail("error: port " + port + " is already in use");
-            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
-            fail("error: cannot listen on " + address.getHostAddress() + ":" + port + ": " + why);
-        }
-        return server;
-    }
+    // ---- the same in every server of this collection ----
 
     /**
      * One connection over loopback before any client comes, so that what the JDK sets up on first

@@ -1,82 +1,28 @@
 /*
  * Uppercase: sends back, in upper case, the text each client sends.
+ * SPDX-License-Identifier: MIT-0
  *
  * The Java form of the upper-case server of the "how sockets really work"
- * article, in its concurrent form: the accept loop hands each client to a
- * thread of its own (virtual on JDK 21+, platform on 17), which runs the
- * article's service(in, out) and closes the socket. While a client streams,
- * a virtual thread waits for a platform thread that does the work, which the
- * kernel time-slices (virtual threads are not: one that never blocks would
- * hold its carrier and keep other clients waiting), and takes the work back
- * whenever the client's window is full: waiting on a client that does not
- * read costs a buffer, not a thread. TCP keeps no message
- * boundaries, so text is converted as it arrives, never waiting for a newline.
- * Upper case follows Unicode with Locale.ROOT ("straße" becomes "STRASSE" in
- * every locale); bytes that are not UTF-8 come back unchanged, but for 0xFF.
- *
- * Telnet works as well as nc. 0xFF never occurs in UTF-8 text: from a client it
- * starts a telnet command (IAC), which is answered and never upper-cased (IAC
- * IAC is the byte 0xFF itself). The first negotiation (IAC, then WILL, WONT,
- * DO or DONT and an option) shows the client is telnet: it is then asked to
- * send in binary (RFC 856), since until then telnet turns some bytes of UTF-8
- * into Ctrl-C and the like (in "у", 0x83 becomes IAC IP); such a command
- * arriving inside a character is that byte, and is put back. TIMING-MARK is
- * answered (RFC 860) so that Ctrl-C never freezes the screen, IP itself means
- * nothing here, every other option is refused, and 0xFF in the answer goes to
- * telnet as IAC IAC. A stray 0xFF from nc (Latin-1 "ÿ") negotiates nothing and
- * swallows nothing, and nc users never get a telnet byte. Until binary, plain
- * telnet also takes 0x9D, a byte of 来, ם or ŝ, for its escape key (Ctrl-]) and
- * opens its telnet> prompt, which the server cannot see: use
- * telnet -E localhost 1067, which has no escape key (-8 does not help; close its
- * window to leave).
- *
- * Started by inetd or systemd with the socket open (socket activation), it
- * serves that socket instead: a listener as above, or one client, then exits.
+ * article, concurrent: the accept loop hands each client to a thread of its own
+ * (virtual on JDK 21+, platform on 17), which runs the article's service(in,
+ * out) and closes the socket. Its cost: a thread per client. Text is converted
+ * as it arrives, by Unicode's rules with Locale.ROOT; bytes that are not UTF-8
+ * come back unchanged. Telnet works as well as nc. More: docs/uppercase.md.
  *
  * Try it:  java uppercase/Uppercase.java          (listens on port 1067)
  *          nc localhost 1067                     (or telnet -E localhost 1067)
  */
-import java.io.ByteArrayOutputStream;
-import java.io.Closeable;
-import java.io.FilterOutputStream;
-import java.io.IOException;
-import java.io.InputStream;
-import java.io.InterruptedIOException;
-import java.io.OutputStream;
-import java.io.PrintStream;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
-import java.net.BindException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.SocketAddress;
-import java.net.StandardSocketOptions;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.channels.Channel;
-import java.nio.channels.DatagramChannel;
-import java.nio.channels.NetworkChannel;
-import java.nio.channels.ServerSocketChannel;
-import java.nio.channels.SocketChannel;
+import java.io.*;
+import java.lang.invoke.*;
+import java.net.*;
+import java.nio.*;
+import java.nio.channels.*;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Locale;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.FutureTask;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.ThreadPoolExecutor;
-import java.util.concurrent.TimeUnit;
+import java.nio.file.*;
+import java.util.*;
+import java.util.concurrent.*;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
+import java.util.regex.*;
 
 public class Uppercase {
     static final int DEFAULT_PORT = 1067;
@@ -136,6 +82,23 @@ public class Uppercase {
                 }
             }
         }
+    }
+
+    static ServerSocketChannel listen(int port) throws IOException {
+        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
+        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
+        try {
+            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
+            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
+            // waits there for accept() instead of losing its SYNs to a full queue.
+            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
+        } catch (BindException e) {
+            String why = e.getMessage() == null ? "" : e.getMessage();
+            if (why.contains("in use")) fail("error: port " + port + " is already in use");
+            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
+            fail("error: cannot listen on port " + port + ": " + why);
+        }
+        return server;
     }
 
     static void serve(SocketChannel client) {
@@ -324,14 +287,16 @@ public class Uppercase {
     /**
      * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
      * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
-     * time-slices the platform thread as it would a forked child. The work never waits for the
-     * client, so no client holds the thread for longer than it keeps sending. On JDK 17, or when no
-     * thread can be had, the work runs on this thread.
+     * time-slices the platform thread as it would a forked child. On JDK 17 too: a socket read into
+     * a byte[] goes through a direct buffer as large, which the JDK keeps for the thread until it
+     * ends, so a burst on the client's own thread would cost it the buffer for good. The work never
+     * waits for the client, so no client holds the thread for longer than it keeps sending. When
+     * no thread can be had, the work runs on this thread.
      */
     static <T> T onPlatformThread(Callable<T> work) throws IOException {
         FutureTask<T> task = new FutureTask<>(work);
         try {
-            if (virtualThreads) PLATFORM_THREADS.execute(task); else task.run();
+            PLATFORM_THREADS.execute(task);
         } catch (OutOfMemoryError e) {
             task.run();                                                  // out of threads: stay
         }
@@ -519,23 +484,6 @@ public class Uppercase {
     static final Class<?>[] TELNET = {Telnet.class, Telnet.Escaping.class, Answer.class};
 
     // ---- the same in every server of this collection ----
-
-    static ServerSocketChannel listen(int port) throws IOException {
-        ServerSocketChannel server = ServerSocketChannel.open();     // socket()
-        server.setOption(StandardSocketOptions.SO_REUSEADDR, true);  // setsockopt(SO_REUSEADDR)
-        try {
-            // The JDK binds the IPv6 wildcard, dual-stack, so IPv4 and IPv6 clients both come.
-            // A long accept queue (the kernel caps it at somaxconn): a burst of connects
-            // waits there for accept() instead of losing its SYNs to a full queue.
-            server.bind(new InetSocketAddress(port), 4096);          // bind(in6addr_any) + listen()
-        } catch (BindException e) {
-            String why = e.getMessage() == null ? "" : e.getMessage();
-            if (why.contains("in use")) fail("error: port " + port + " is already in use");
-            if (why.contains("denied")) fail("error: port " + port + " needs root; try the default port " + DEFAULT_PORT);
-            fail("error: cannot listen on port " + port + ": " + why);
-        }
-        return server;
-    }
 
     /**
      * One connection over loopback before any client comes, so that what the JDK sets up on first

@@ -8,7 +8,10 @@ import harness.Program;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The load generator runs every workload against the real servers, and catches a wrong answer. Speeds are not judged. */
+/**
+ * The load generator, compiled as {@code make bench} compiles it, runs every workload against the real
+ * servers, and catches a wrong answer. Speeds are not judged.
+ */
 class BenchTest {
     // "1.52 GB/s", "20,000 /s", "0 MB/s"; "-10.9 KB" too: with 50 idle clients, memory the
     // server gave back meanwhile can outweigh theirs (full scale has 2,000)
@@ -16,7 +19,7 @@ class BenchTest {
 
     @Test
     void everyWorkloadReportsItsFiguresAtSmokeScale() {
-        Program bench = Program.of("bench/Bench.java").run(seconds(300), "--smoke", "loopback", "echo", "daytime", "uppercase", "chat", "storms", "startup");
+        Program bench = Program.ofPackage("bench", "Bench").run(seconds(300), "--smoke", "loopback", "echo", "daytime", "uppercase", "chat", "storms", "startup");
         assertEquals(0, bench.exitCode(seconds(1)), bench.describe());
         List<String> out = bench.stdout();
         assertTrue(out.contains("| workload | measure | median | min-max | client ceiling | runs | note |"), bench.describe());
@@ -48,7 +51,7 @@ class BenchTest {
     @Test
     void theEchoWorkloadDetectsAServerThatChangesBytes() {
         try (Program uppercase = Program.of("uppercase/Uppercase.java").start("0")) {
-            Program bench = Program.of("bench/Bench.java").run(seconds(120), "--smoke", "--port", "" + uppercase.port(), "echo");
+            Program bench = Program.ofPackage("bench", "Bench").run(seconds(120), "--smoke", "--port", "" + uppercase.port(), "echo");
             assertEquals(1, bench.exitCode(seconds(1)), bench.describe());
             assertTrue(bench.stderr().stream().anyMatch(l -> l.startsWith("MISMATCH: byte ")), bench.describe());
         }

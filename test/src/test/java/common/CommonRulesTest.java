@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import harness.Net;
 import harness.Program;
 import java.io.IOException;
+import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -65,12 +66,38 @@ class CommonRulesTest {
     @ParameterizedTest
     @MethodSource("programs")
     void badPortIsNamedThenUsageWithExit2(Programs.Server server) {
-        for (String bad : List.of("http", "65536", "-1", "+80", "0x50", " 80")) {
+        for (String bad : List.of("http", "65536", "99999999999", "-1", "+80", "0x50", " 80")) {
             Program p = Program.of(server.file()).run(Program.START, withPort(server, bad));
             assertEquals(2, p.exitCode(seconds(1)), p.describe());
             assertEquals("error: bad port '" + bad + "' (want 0 to 65535)", p.stderr().get(0), p.describe());
             assertTrue(p.stderr().get(1).startsWith("usage: "), p.describe());
             assertNoStackTrace(p);
+        }
+    }
+
+    /**
+     * 65535 is the highest port, and a port like any other (65536 is refused above). The programs
+     * take it one after another: daytime and echo bind its UDP port as well.
+     */
+    @Test
+    void theHighestPort65535IsAccepted() {
+        assumeTrue(free(65535), "port 65535 is in use here");
+        for (Programs.Server server : Programs.ALL) {
+            try (Program p = Program.of(server.file()).start(withPort(server, "65535"))) {
+                assertEquals(65535, p.port(), p.describe());
+            }
+        }
+    }
+
+    /** Whether a TCP and a UDP socket can bind {@code port} on the wildcard address now. */
+    static boolean free(int port) {
+        try (ServerSocket tcp = new ServerSocket(); DatagramSocket udp = new DatagramSocket(null)) {
+            tcp.setReuseAddress(true);
+            tcp.bind(new InetSocketAddress(port));
+            udp.bind(new InetSocketAddress(port));
+            return true;
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -112,6 +139,22 @@ class CommonRulesTest {
         assumeTrue(ipv6Loopback(), "no IPv6 loopback here");
         try (Program keepalive = Program.of("keepalive/Keepalive.java").start("--serve", "::1", "0")) {
             assertEquals("listening on [::1]:" + keepalive.port(), keepalive.stdout().get(0));
+        }
+    }
+
+    /**
+     * RFC 5952 4.2.3: of two equally long runs of zero groups, the first is shortened to "::".
+     * Only keepalive binds an address it is given; that address is put on loopback in a network
+     * namespace of the test's own.
+     */
+    @Test
+    void ofTwoEquallyLongRunsOfZerosTheFirstIsShortened() {
+        assumeTrue(Net.isRoot() && Net.onPath("unshare") && Net.onPath("ip"), "needs root, unshare and ip for an address of its own");
+        try (Program keepalive = Program.of("keepalive/Keepalive.java")
+                .wrappedIn("unshare", "-n", "sh", "-c", "ip link set lo up && ip address add 2001:db8:0:0:1:0:0:1/128 dev lo nodad"
+                        + " && exec \"$0\" \"$@\"")
+                .start("--serve", "2001:db8:0:0:1:0:0:1", "0")) {
+            assertEquals(List.of("listening on [2001:db8::1:0:0:1]:" + keepalive.port()), keepalive.stdout());
         }
     }
 

@@ -66,6 +66,28 @@ class HardeningTest {
         }
     }
 
+    /**
+     * Out of descriptors for as long as 200 clients are held, the failure is logged again about once
+     * a second, not only when it starts: at most once a second (above), and no less while it lasts.
+     */
+    @ParameterizedTest
+    @EnumSource(Servers.class)
+    void outOfFileDescriptorsTheFailureIsLoggedAgainEachSecondWhileItLasts(Servers kind) throws Exception {
+        assumeTrue(Net.onPath("prlimit"), "needs prlimit (util-linux)");
+        try (Program server = Program.of(kind.file).wrappedIn("prlimit", "--nofile=64:64").start(kind.args.toArray(String[]::new))) {
+            if (kind == Servers.DAYTIME) { // it keeps no client's descriptor: leave it none to spare
+                run("prlimit", "--pid", Long.toString(server.javaPid()), "--nofile=" + lowestFreeDescriptor(server.javaPid()) + ":");
+            }
+            List<Socket> held = Net.connectMany(server.port(), 200);
+            try {
+                Net.await("accept() to fail", seconds(20), () -> acceptFailures(server) > 0, server::describe);
+                Net.await("the failure to be logged twice more", seconds(10), () -> acceptFailures(server) >= 3, server::describe);
+            } finally {
+                held.forEach(Net::close);
+            }
+        }
+    }
+
     /** The number the process's next descriptor would get: RLIMIT_NOFILE bounds numbers, not a count. */
     static int lowestFreeDescriptor(long pid) throws IOException {
         try (var fds = Files.list(Path.of("/proc/" + pid + "/fd"))) {
@@ -272,6 +294,30 @@ class HardeningTest {
         }
     }
 
+    /**
+     * The count of lines lost while stderr was not read is one line, written once when it is read
+     * again: the lines logged after it come alone.
+     */
+    @Test
+    void theLostLogLinesAreReportedOnceNotBeforeEveryLaterLine() throws Exception {
+        try (Program server = Program.of("echo/Echo.java").stderrUnread().start("0")) {
+            churn(server.port(), 8_000 / 32 * 32); // two log lines per client: the pipe fills, then the queue
+            Servers.ECHO.assertServes(server, seconds(10)); // accepted after every churned client
+            server.readStderr();
+            server.awaitStderr(l -> l.matches("\\(\\d+ log lines lost: stderr was not being read\\)"), seconds(30));
+            for (int i = 0; i < 3; i++) {
+                try (Socket s = Net.connect(server.port())) {
+                    int port = s.getLocalPort();
+                    s.shutdownOutput();
+                    Net.readAll(s);
+                    server.awaitLog("127.0.0.1:" + port + " closed (0 bytes)");
+                }
+            }
+            assertEquals(1, server.stderr().stream().filter(l -> l.endsWith(" log lines lost: stderr was not being read)")).count(),
+                    server.describe());
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Servers.class)
     void sigtermAndSigintEndTheServerPromptlyAndFreeThePort(Servers kind) {
@@ -297,7 +343,7 @@ class HardeningTest {
     @EnumSource(Servers.class)
     void aPrivilegedPortWithoutRootSaysSoAndExits1(Servers kind) {
         assumeTrue(Net.isRoot() && Net.onPath("setpriv"), "needs root and setpriv to drop to nobody");
-        Program p = Program.of(kind.file).wrappedIn("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+        Program p = Program.forAnyUser(kind.file).wrappedIn("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
                 .run(Program.START, kind.argsWithPort(80));
         assertEquals(1, p.exitCode(seconds(1)), p.describe());
         assertEquals(1, p.stderr().size(), p.describe());

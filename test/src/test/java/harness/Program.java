@@ -9,6 +9,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -24,7 +25,9 @@ import javax.tools.ToolProvider;
  * One of the collection's programs, running as a real process from the project
  * root with the JDK that runs the tests: compiled once per test run with
  * {@code javac --release 17} and started as {@code java -cp <classes> <Name> <args>}
- * ({@link #of}), or exactly as a user starts it, {@code java <dir>/<Name>.java <args>},
+ * ({@link #of}; a package of several files, {@link #ofPackage}; for another user, from a
+ * copy any user can read, {@link #forAnyUser}),
+ * or exactly as a user starts it, {@code java <dir>/<Name>.java <args>},
  * through the source launcher ({@link #source}), which compiles it at every start.
  * Everything it prints on stdout and stderr is kept as lines, so tests can wait for
  * a line and assert on logs. {@link #close()} always destroys the process and its children.
@@ -79,10 +82,69 @@ public final class Program implements AutoCloseable {
         });
     }
 
+    /**
+     * A program of several files, the package in {@code dir} (bench/): every source there compiled
+     * with {@code javac --release 17} into test/target/programs/<dir>, once per test run, as
+     * {@code make bench} compiles it into build/, and started as {@code java -cp <classes> <dir>.<main>}.
+     */
+    public static Builder ofPackage(String dir, String main) {
+        return new Builder(dir, compiledPackage(dir, main));
+    }
+
+    private static synchronized List<String> compiledPackage(String dir, String main) {
+        return COMPILED.computeIfAbsent(dir + "/", d -> {
+            Path classes = root().resolve("test/target/programs").resolve(dir);
+            List<String> arguments = new ArrayList<>(List.of("--release", "17", "-d", classes.toString()));
+            try (var files = Files.list(root().resolve(dir))) {
+                files.filter(f -> f.toString().endsWith(".java")).sorted().forEach(f -> arguments.add(f.toString()));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            ByteArrayOutputStream errors = new ByteArrayOutputStream();
+            int status = ToolProvider.getSystemJavaCompiler().run(null, errors, errors, arguments.toArray(String[]::new));
+            if (status != 0) throw new AssertionError("javac " + dir + "/*.java failed:\n" + errors);
+            return List.of("-cp", classes.toString(), dir + "." + main);
+        });
+    }
+
+    private static final Map<String, Path> COPIED = new HashMap<>();
+
+    /**
+     * A program to start as another user ({@code setpriv --reuid=nobody}) in its compiled form, from
+     * a copy every user can read, started there: the checkout may be readable by its owner alone (a
+     * clone in /root, mode 700), and test/target/programs with it. The copy goes when the tests end.
+     */
+    public static synchronized Builder forAnyUser(String sourceFile) {
+        List<String> compiled = compiled(sourceFile); // -cp <classes> <Name>
+        Path copy = COPIED.computeIfAbsent(sourceFile, file -> readableCopy(Path.of(compiled.get(1))));
+        Builder builder = new Builder(sourceFile, List.of("-cp", copy.toString(), compiled.get(2)));
+        builder.directory = copy;
+        return builder;
+    }
+
+    private static Path readableCopy(Path classes) {
+        try {
+            Path copy = Files.createTempDirectory("programs-");
+            Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rwxr-xr-x"));
+            copy.toFile().deleteOnExit(); // after the files below: the JVM deletes in reverse order
+            try (var files = Files.list(classes)) {
+                for (Path file : (Iterable<Path>) files::iterator) {
+                    Path to = Files.copy(file, copy.resolve(file.getFileName()));
+                    Files.setPosixFilePermissions(to, PosixFilePermissions.fromString("rw-r--r--"));
+                    to.toFile().deleteOnExit();
+                }
+            }
+            return copy;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     public static final class Builder {
         private final List<String> program;
         private final List<String> wrapper = new ArrayList<>();
         private final List<String> jvmOptions = new ArrayList<>();
+        private Path directory = root();
         private boolean stderrUnread;
 
         private Builder(String sourceFile, List<String> program) {
@@ -136,7 +198,7 @@ public final class Program implements AutoCloseable {
         /** Starts the program without waiting for anything. */
         public Program launch(String... args) {
             try {
-                Process process = new ProcessBuilder(command(args)).directory(root().toFile()).start();
+                Process process = new ProcessBuilder(command(args)).directory(directory.toFile()).start();
                 process.getOutputStream().close(); // stdin: nothing to read, as under nohup
                 Program program = new Program(process, String.join(" ", command(args)));
                 if (!stderrUnread) program.readStderr();

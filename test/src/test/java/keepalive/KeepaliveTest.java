@@ -68,6 +68,19 @@ class KeepaliveTest {
         }
     }
 
+    /** A number too large for an int is out of range like any other: one line and the usage, never a stack trace. */
+    @Test
+    void settingsTooLargeForAnIntAreNamedWithTheRange() {
+        for (String[] bad : List.of(new String[] {"--count", "99999999999", "127"}, new String[] {"--idle", "2147483648", "32767"},
+                new String[] {"--interval", "99999999999999999999", "32767"})) {
+            Program p = Program.of("keepalive/Keepalive.java").run(Program.START, "0", bad[0], bad[1]);
+            assertEquals(2, p.exitCode(seconds(1)), p.describe());
+            assertEquals("error: bad " + bad[0] + " '" + bad[1] + "' (want 1 to " + bad[2] + ")", p.stderr().get(0), p.describe());
+            assertTrue(p.stderr().get(1).startsWith("usage: "), p.describe());
+            assertTrue(p.stderr().stream().noneMatch(l -> l.startsWith("\tat ") || l.contains("Exception")), p.describe());
+        }
+    }
+
     @Test
     void theKernelRunsAKeepaliveTimerOnTheAcceptedSocket() throws IOException {
         assumeTrue(Files.isReadable(Path.of("/proc/net/tcp")), "needs Linux's /proc/net/tcp");

@@ -127,6 +127,28 @@ class UppercaseTest {
         assertArrayEquals(expected, ask(server.port(), request));
     }
 
+    /**
+     * F5 to F7 would lead four-byte forms above U+10FFFF, which Unicode excludes (table 3-7): each
+     * is no character, nor are the continuation bytes after it, and all come back as they came.
+     */
+    @Test
+    void passesLeadBytesAboveF4ThroughUnchanged() {
+        byte[] request = bytes('a', 0xF5, 0x80, 0x80, 0x80, 'b', 0xF6, 0x90, 0x80, 0x80, 'c', 0xF7, 0xBF, 0xBF, 0xBF, 'd');
+        byte[] expected = bytes('A', 0xF5, 0x80, 0x80, 0x80, 'B', 0xF6, 0x90, 0x80, 0x80, 'C', 0xF7, 0xBF, 0xBF, 0xBF, 'D');
+        assertArrayEquals(expected, ask(server.port(), request));
+    }
+
+    /**
+     * E0 80 80 to E0 9F BF would spell U+0000 to U+07FF in three bytes, F0 80 80 80 to F0 8F BF BF
+     * the Basic Multilingual Plane in four: overlong forms, which are no UTF-8 and come back as they came.
+     */
+    @Test
+    void passesOverlongThreeAndFourByteFormsThroughUnchanged() {
+        byte[] request = bytes('a', 0xE0, 0x80, 0x80, 'b', 0xE0, 0x9F, 0xBF, 'c', 0xE0, 0x81, 0xA1, 'd', 0xF0, 0x8F, 0xBF, 0xBF, 'e');
+        byte[] expected = bytes('A', 0xE0, 0x80, 0x80, 'B', 0xE0, 0x9F, 0xBF, 'C', 0xE0, 0x81, 0xA1, 'D', 0xF0, 0x8F, 0xBF, 0xBF, 'E');
+        assertArrayEquals(expected, ask(server.port(), request));
+    }
+
     @Test
     void passesRandomHighBytesThroughUnchanged() {
         // A continuation byte (0x80 to 0xBF) after an ASCII letter never starts a character.
