@@ -696,10 +696,9 @@ public class Chat {
 
     /**
      * Just enough telnet (RFC 854) for the telnet client to work: commands are taken out of the
-     * input and answered, never broadcast. The only option agreed to is BINARY from the client
+     * input and answered, never taken for text. The only option agreed to is BINARY from the client
      * (it then sends UTF-8 as typed); the server's own output stays NVT text, which telnet shows
-     * as it comes (in binary it would stop the terminal from turning \n into a new line). Chat's
-     * output is UTF-8, which never contains 0xFF, so nothing in it needs escaping as IAC IAC.
+     * as it comes (in binary it would stop the terminal from turning \n into a new line).
      */
     static final class Telnet {
         static final int IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240;

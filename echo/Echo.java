@@ -250,14 +250,15 @@ public class Echo {
     /**
      * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
      * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
-     * time-slices the platform thread as it would a forked child. The work never waits for the
-     * client, so no client holds the thread for longer than it keeps sending. On JDK 17, or when no
-     * thread can be had, the work runs on this thread.
+     * time-slices the platform thread as it would a forked child. On JDK 17 too: what the JDK keeps
+     * for a thread that did a burst (a direct buffer as large as its reads into heap memory) goes
+     * with the thread, not with the client. The work never waits for the client, so no client holds
+     * the thread for longer than it keeps sending. When no thread can be had, the work runs here.
      */
     static <T> T onPlatformThread(Callable<T> work) throws IOException {
         FutureTask<T> task = new FutureTask<>(work);
         try {
-            if (virtualThreads) PLATFORM_THREADS.execute(task); else task.run();
+            PLATFORM_THREADS.execute(task);
         } catch (OutOfMemoryError e) {
             task.run();                                                  // out of threads: stay
         }

@@ -185,7 +185,7 @@ public class Uppercase {
         end = telnet.filter(bytes, 0, end);                              // telnet's commands out, their answers
         telnet.answers.writeTo(answer);                                  // ready to go first
         telnet.answers.reset();
-        int kept = upperCase(bytes, end, telnet.escaping(answer));
+        int kept = upperCase(bytes, end, new Escaping(answer, telnet));
         buffer.put(bytes, end - kept, kept);                             // the rest of a character comes next
         return answer.bytes();
     }
@@ -287,11 +287,10 @@ public class Uppercase {
     /**
      * Runs {@code work} on a platform thread of its own and waits for it, where clients have virtual
      * threads: waiting, the virtual thread frees its carrier for other clients, and the kernel
-     * time-slices the platform thread as it would a forked child. On JDK 17 too: a socket read into
-     * a byte[] goes through a direct buffer as large, which the JDK keeps for the thread until it
-     * ends, so a burst on the client's own thread would cost it the buffer for good. The work never
-     * waits for the client, so no client holds the thread for longer than it keeps sending. When
-     * no thread can be had, the work runs on this thread.
+     * time-slices the platform thread as it would a forked child. On JDK 17 too: what the JDK keeps
+     * for a thread that did a burst (a direct buffer as large as its reads into heap memory) goes
+     * with the thread, not with the client. The work never waits for the client, so no client holds
+     * the thread for longer than it keeps sending. When no thread can be had, the work runs here.
      */
     static <T> T onPlatformThread(Callable<T> work) throws IOException {
         FutureTask<T> task = new FutureTask<>(work);
@@ -337,7 +336,7 @@ public class Uppercase {
 
     /**
      * Just enough telnet (RFC 854) for the telnet client to work: commands are taken out of the
-     * input and answered, never upper-cased. The only option agreed to is BINARY from the client
+     * input and answered, never taken for text. The only option agreed to is BINARY from the client
      * (it then sends UTF-8 as typed); the server's own output stays NVT text, which telnet shows
      * as it comes (in binary it would stop the terminal from turning \n into a new line).
      */
@@ -447,41 +446,37 @@ public class Uppercase {
             answers.write(verb);
             answers.write(option);
         }
+    }
 
-        /** {@code out}, doubling 0xFF (IAC IAC) once the client is telnet, so that no byte of text is taken for a command. */
-        OutputStream escaping(OutputStream out) {
-            return new Escaping(out, this);
+    /** Output to a telnet client, 0xFF doubled (IAC IAC) once it is known for telnet, so that no byte of text is taken for a command. */
+    static final class Escaping extends FilterOutputStream {
+        final Telnet telnet;
+
+        Escaping(OutputStream out, Telnet telnet) {
+            super(out);
+            this.telnet = telnet;
         }
 
-        static final class Escaping extends FilterOutputStream {
-            final Telnet telnet;
-
-            Escaping(OutputStream out, Telnet telnet) {
-                super(out);
-                this.telnet = telnet;
+        @Override
+        public void write(byte[] bytes, int start, int length) throws IOException {
+            int run = start, end = start + length;
+            for (int i = start; i < end && telnet.recognised; i++) {
+                if (bytes[i] != (byte) Telnet.IAC) continue;
+                out.write(bytes, run, i + 1 - run);                  // up to and with the 0xFF,
+                run = i;                                             // which starts the next run too
             }
+            out.write(bytes, run, end - run);
+        }
 
-            @Override
-            public void write(byte[] bytes, int start, int length) throws IOException {
-                int run = start, end = start + length;
-                for (int i = start; i < end && telnet.recognised; i++) {
-                    if (bytes[i] != (byte) IAC) continue;
-                    out.write(bytes, run, i + 1 - run);                  // up to and with the 0xFF,
-                    run = i;                                             // which starts the next run too
-                }
-                out.write(bytes, run, end - run);
-            }
-
-            @Override
-            public void write(int b) throws IOException {
-                write(new byte[] {(byte) b}, 0, 1);
-            }
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
         }
     }
 
     // Loaded now, with Uppercase: compiled, each nested class is a file of its own, which a client's
     // thread could not open once clients have taken every file descriptor.
-    static final Class<?>[] TELNET = {Telnet.class, Telnet.Escaping.class, Answer.class};
+    static final Class<?>[] TELNET = {Telnet.class, Escaping.class, Answer.class};
 
     // ---- the same in every server of this collection ----
 

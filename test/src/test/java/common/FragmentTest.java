@@ -63,7 +63,8 @@ class FragmentTest {
 
     /**
      * Beyond the fragment, some blocks are shared by two or more programs: listen() by every server
-     * but keepalive, the UDP code by echo and daytime. Each must be the same in every file that
+     * but keepalive, the UDP code by echo and daytime, the Telnet class by chat and uppercase, the
+     * hand-off to a platform thread by echo and uppercase. Each must be the same in every file that
      * has it (SHARED), and any other member (method, field or nested class, with the comment above
      * it) declared alike in three or more files too, where most copies agree: one that differs
      * has drifted. main and USAGE, which every program has of its own, and the UDP answer, which
@@ -105,7 +106,11 @@ class FragmentTest {
             "listen", List.of("daytime/Daytime.java", "echo/Echo.java", "uppercase/Uppercase.java", "chat/Chat.java"),
             "refusal", List.of("echo/Echo.java", "daytime/Daytime.java"),
             "listenTcpAndUdp", List.of("echo/Echo.java", "daytime/Daytime.java"),
-            "BURST", List.of("echo/Echo.java", "daytime/Daytime.java"));
+            "BURST", List.of("echo/Echo.java", "daytime/Daytime.java"),
+            "Telnet", List.of("uppercase/Uppercase.java", "chat/Chat.java"),
+            "onPlatformThread", List.of("echo/Echo.java", "uppercase/Uppercase.java"),
+            "PLATFORM_THREADS", List.of("echo/Echo.java", "uppercase/Uppercase.java"),
+            "clientThreads", List.of("echo/Echo.java", "uppercase/Uppercase.java"));
     /** Declared alike, different on purpose. */
     static final List<String> OWN = List.of(" main(", " USAGE ", " answer(");
 
