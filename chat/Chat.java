@@ -246,8 +246,7 @@ public class Chat {
         client.queued = 0;
         draining.remove(client);
         client.key.cancel();
-        // close(): Java's queue is dropped, but what the kernel holds still goes out,
-        // unless unread input turns the close into a reset.
+        // What the kernel holds still goes out, unless unread input turns the close into a reset.
         close(client.channel);                                              // close()
         connected--;
         log(client.address + " closed (user " + client.number + ": " + why + ")");

@@ -163,7 +163,7 @@ public class Keepalive {
 
     static void watch(Socket client) {
         String peer = address(client.getRemoteSocketAddress());
-        try (client) {
+        try (client) {                                                           // close() when done
             log("connection from " + peer + ", " + enableKeepalive(client));
             long since = System.nanoTime();
             String end = waitForEnd(client.getInputStream());
