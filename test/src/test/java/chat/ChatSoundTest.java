@@ -541,6 +541,38 @@ class ChatSoundTest {
         }
     }
 
+    /**
+     * A client is closed for taking nothing of what it is owed, not for taking long: one that
+     * half-closes while owed 800 KB, then reads slowly but steadily (1,500 bytes every 20 ms, some
+     * 75 KB/s, so 10 s for all of it, twice the 5 s allowed to one that takes nothing), gets every
+     * line, then its end.
+     */
+    @Test
+    void aHalfClosedClientThatKeepsReadingSlowlyGetsEveryLineHoweverLongItTakes() throws IOException {
+        try (Program room = Program.of("chat/Chat.java").start("0");
+             Member lagging = smallWindow(room.port());
+             Member talker = new Member(room.port()); Member witness = new Member(room.port())) {
+            lagging.readLine(); lagging.readLine(); talker.readLine();             // join lines
+            String prefix = "user " + talker.number + ": ";
+            int lines = 200;                                                       // 4,003 bytes each: under the cap
+            CompletableFuture<Void> said = ChatTest.inThread(() -> {
+                for (int i = 0; i < lines; i++) talker.send(i + " " + LINE + "\n");
+            });
+            witness.skipUntil(prefix + (lines - 1) + " " + LINE);                  // all of it is owed to the lagging client
+            said.join();
+            lagging.socket.shutdownOutput();                                      // EOF: it leaves, owed everything
+            Lines slowly = new Lines(lagging.socket, 1500, 20);
+            int next = 0;
+            for (String line; (line = slowly.readLine()) != null; ) {
+                if (!line.startsWith(prefix)) continue;                            // the witness's or talker's departure
+                assertEquals(prefix + next + " " + LINE, line, "line " + next);
+                next++;
+            }
+            assertEquals(lines, next, "lines the half-closed client received before its end; " + room.describe());
+            room.awaitLog("user " + lagging.number + ": closed)");
+        }
+    }
+
     /** Connects with a 4 KiB window and reads the first line: the socket if it was greeted, null (closed) if the room was full. */
     static Socket joinOrRefused(int port) {
         Socket raw = new Socket();
