@@ -291,6 +291,46 @@ class ChatSoundTest {
         }
     }
 
+    /**
+     * A client keeps up while its oldest pending byte is young, not while its newest is: beside a
+     * client that stopped reading, a talker saying a 4,000-byte line every 125 ms (32 KB/s) is held
+     * back only briefly when that client comes to be owed 64 KiB of its lines, since the oldest of
+     * them is 2 s old by then; each line reaches a reader that reads at once within 0.5 s. (Judged
+     * by its newest line, the stalled client would hold the talker back a second longer.)
+     */
+    @Test
+    void aClientThatStoppedReadingHoldsATalkerBackOnlyWhileItsOldestLineIsYoung() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0");
+             Member stalled = smallWindow(room.port());
+             Member talker = new Member(room.port()); Member fast = new Member(room.port())) {
+            talker.readLine();                                                     // fast joined; stalled never reads again
+            talker.socket.setTcpNoDelay(true);
+            discardInput(talker.socket);
+            int count = 80;                                                        // 10 s: the kernel holds the first 4 for it
+            String said = "user " + talker.number + ": said ";
+            CompletableFuture<List<Long>> observed = ChatTest.inThread(() -> {
+                List<Long> delays = new ArrayList<>();
+                while (delays.size() < count) {
+                    String line = fast.readLine();
+                    assertNotNull(line, "the fast reader got EOF after " + delays.size() + " lines");
+                    if (!line.startsWith(said)) continue;
+                    String[] f = line.substring(said.length()).split(" ");
+                    assertEquals(delays.size(), Integer.parseInt(f[0]), "the talker's line that came next");
+                    delays.add((System.nanoTime() - Long.parseLong(f[1])) / 1_000_000);
+                }
+                return delays;
+            });
+            for (int i = 0; i < count && !observed.isDone(); i++) {
+                talker.send("said " + i + " " + System.nanoTime() + " " + LINE.substring(0, 3950) + "\n");
+                Thread.sleep(125); // the talker's pace, not synchronisation
+            }
+            List<Long> delays = observed.get(count * 125L + 20_000, TimeUnit.MILLISECONDS);
+            long worst = Collections.max(delays);
+            System.out.printf("talker beside a stalled client: worst delay %d ms of %s%n", worst, delays);
+            assertTrue(worst <= 500, "delays of the talker's lines (ms), in order: " + delays + "\n" + room.describe());
+        }
+    }
+
     /** Reads 1,500 bytes every 10 ms (some 150 KB/s at most), never stopping, on a thread of its own, until {@code done}. */
     static void readSlowlyButSteadily(Socket socket, AtomicBoolean done) {
         ChatTest.inThread(() -> {
