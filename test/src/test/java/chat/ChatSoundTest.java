@@ -331,6 +331,57 @@ class ChatSoundTest {
         }
     }
 
+    /**
+     * A client that half-closes leaves the room, and no sender waits on it any more, even while it
+     * is still owed their lines: a talker held to the pace of a reader (6,400 bytes every 10 ms)
+     * that stops reading, and so held back, is read again as soon as that reader half-closes, not
+     * once it is closed for taking nothing (5 s later). Of the talker's 1.6 MB, what is left then
+     * reaches a reader that reads at once within 2.5 s of the half-close.
+     */
+    @Test
+    void aClientThatHalfClosesHoldsNoSenderBackWhileItIsStillOwed() throws Exception {
+        try (Program room = Program.of("chat/Chat.java").start("0");
+             Member paced = smallWindow(room.port());
+             Member talker = new Member(room.port()); Member witness = new Member(room.port())) {
+            paced.readLine(); paced.readLine(); talker.readLine();                 // join lines
+            AtomicBoolean stop = new AtomicBoolean();
+            CompletableFuture<Void> reading = ChatTest.inThread(() -> {
+                byte[] sip = new byte[6400];
+                try {
+                    InputStream in = paced.socket.getInputStream();
+                    while (!stop.get() && in.read(sip) >= 0) Thread.sleep(10);  // its pace is the scenario
+                } catch (IOException | InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            });
+            String prefix = "user " + talker.number + ": ";
+            int lines = 400;
+            ChatTest.inThread(() -> {
+                for (int i = 0; i < lines; i++) talker.send(i + " " + LINE + "\n");
+            });
+            AtomicLong seen = new AtomicLong(), lastAt = new AtomicLong(System.nanoTime());
+            CompletableFuture<Void> all = ChatTest.inThread(() -> {
+                for (int i = 0; i < lines; i++) {
+                    witness.skipUntil(prefix + i + " " + LINE);
+                    lastAt.set(System.nanoTime());
+                    seen.set(i + 1);
+                }
+            });
+            Net.await("100 of the talker's lines", Net.seconds(30), () -> seen.get() >= 100);
+            stop.set(true);                                                       // it stops reading:
+            reading.join();
+            Net.await("the talker to be held back (no line for 0.25 s)", Net.seconds(30),
+                    () -> System.nanoTime() - lastAt.get() >= 250_000_000L);
+            long halfClosed = System.nanoTime();
+            paced.socket.shutdownOutput();                                        // then leaves, owed some 64 KiB
+            all.get(30, TimeUnit.SECONDS);
+            long tookMs = (lastAt.get() - halfClosed) / 1_000_000;
+            System.out.printf("talker held back by a reader that half-closed: its last line came %d ms after%n", tookMs);
+            assertTrue(tookMs <= 2500, "the talker's last line came " + tookMs + " ms after the reader half-closed\n"
+                    + room.describe());
+        }
+    }
+
     /** Reads 1,500 bytes every 10 ms (some 150 KB/s at most), never stopping, on a thread of its own, until {@code done}. */
     static void readSlowlyButSteadily(Socket socket, AtomicBoolean done) {
         ChatTest.inThread(() -> {
