@@ -2,12 +2,18 @@ package chat;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import chat.ChatTest.Member;
 import harness.Net;
 import harness.Program;
 import harness.Pty;
 import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -160,6 +166,60 @@ class ChatTelnetTest {
             assertEquals("user " + telnet.number + ": " + "x".repeat(10) + "!", nc.readLine());
             Net.write(telnet.socket, concat(bytes(IAC, SB, TERMINAL_TYPE, 'a', IAC, SE), "done\n".getBytes()));
             assertEquals("user " + telnet.number + ": done", nc.readLine());
+        }
+    }
+
+    /**
+     * A subnegotiation ends at IAC SE only: a data byte 0xF0 (SE), say a window 240 columns wide in
+     * NAWS, is data, and what follows it up to IAC SE is skipped too, never broadcast.
+     */
+    @Test
+    void aByte0xF0InsideASubnegotiationDoesNotEndIt() {
+        try (Member nc = new Member(server.port()); Member telnet = new Member(server.port())) {
+            nc.readLine(); // telnet joined
+            Net.write(telnet.socket, bytes(IAC, WILL, BINARY));
+            assertArrayEquals(bytes(IAC, DO, BINARY), Net.readExactly(telnet.socket, 3));
+            int naws = 31;
+            Net.write(telnet.socket, concat(bytes(IAC, SB, naws, 0, SE, 0, 24), "hidden".getBytes(), bytes(IAC, SE), "shown\n".getBytes()));
+            assertEquals("user " + telnet.number + ": shown", nc.readLine());
+        }
+    }
+
+    /**
+     * What telnet is answered comes after what it was owed before: a telnet user who fell behind
+     * and presses Ctrl-C while it catches up (IAC DO TIMING-MARK after each read) gets every line
+     * whole, in order, and the answers after them, never inside a line.
+     */
+    @Test
+    void telnetsAnswersNeverCutIntoTheLinesItIsOwed() throws Exception {
+        Socket raw = new Socket();
+        raw.setReceiveBufferSize(4096);
+        raw.connect(new InetSocketAddress("127.0.0.1", server.port()), Net.READ_TIMEOUT_MS);
+        raw.setSoTimeout(Net.READ_TIMEOUT_MS);
+        try (Member telnet = new Member(raw); Member talker = new Member(server.port()); Member witness = new Member(server.port())) {
+            telnet.readLine(); telnet.readLine(); talker.readLine();          // join lines: nothing more is on its way
+            String body = "x".repeat(3990), prefix = "user " + talker.number + ": ";
+            int lines = 150;                                                    // 600 KB: owed, under the 1 MiB cap
+            CompletableFuture<Void> said = ChatTest.inThread(() -> {
+                for (int i = 0; i < lines; i++) talker.send(i + " " + body + "\n");
+            });
+            witness.skipUntil(prefix + (lines - 1) + " " + body);             // all of it is owed to the telnet user now
+            said.join();
+            ByteArrayOutputStream got = new ByteArrayOutputStream();
+            InputStream in = raw.getInputStream();
+            byte[] sip = new byte[1500];
+            for (int newlines = 0; newlines < lines; ) {                        // answers have no '\n' in them
+                int n = in.read(sip);
+                assertTrue(n > 0, "EOF after " + newlines + " lines");
+                for (int i = 0; i < n; i++) if (sip[i] == '\n') newlines++;
+                got.write(sip, 0, n);
+                Net.write(telnet.socket, bytes(IAC, DO, TIMING_MARK));        // Ctrl-C, as telnet sends it
+            }
+            String[] received = got.toString(StandardCharsets.ISO_8859_1).split("\n");
+            for (int i = 0; i < lines; i++) {
+                String line = received[i];
+                assertEquals(prefix + i + " " + body, line, "line " + i + (line.indexOf(0xFF) >= 0 ? ", with a telnet answer inside" : ""));
+            }
         }
     }
 

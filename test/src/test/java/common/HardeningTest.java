@@ -339,6 +339,21 @@ class HardeningTest {
         }
     }
 
+    /**
+     * A program run as another user needs nothing from the checkout, which may be readable by its
+     * owner alone (a clone in /root, mode 700): neither its classes nor its working directory are
+     * there, or the JVM, as nobody, could not even find its current directory.
+     */
+    @Test
+    void aProgramForAnyUserNeedsNothingFromTheCheckout() throws IOException {
+        try (Program p = Program.forAnyUser(Servers.ECHO.file).start(Servers.ECHO.args.toArray(String[]::new))) {
+            Path cwd = Files.readSymbolicLink(Path.of("/proc/" + p.javaPid() + "/cwd"));
+            String command = Files.readString(Path.of("/proc/" + p.javaPid() + "/cmdline")).replace('\0', ' ');
+            assertFalse(cwd.startsWith(Program.root()), "started in " + cwd + ", inside the checkout " + Program.root());
+            assertFalse(command.contains(Program.root().toString()), "the checkout is in its command: " + command);
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Servers.class)
     void aPrivilegedPortWithoutRootSaysSoAndExits1(Servers kind) {

@@ -113,6 +113,57 @@ class UdpTest {
         }
     }
 
+    /**
+     * Each source is answered from a bucket of 8 tokens, one back every quarter second: a burst of
+     * 40 datagrams from one port gets 8 answers, and one more for each quarter second that handling
+     * the burst took (on a loaded machine it may take that long).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
+    void aBurstFromOneSourceGetsEightAnswers(Servers kind) throws Exception {
+        try (Program server = kind.start(); DatagramSocket udp = Net.udp(0)) {
+            assertBurstAnswered(server, udp);
+        }
+    }
+
+    /**
+     * Tokens are not saved up past the bucket: a source that was quiet for 3 s after one datagram
+     * (12 tokens' time) still gets no more than 8 answers to its next burst of 40.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"DAYTIME", "ECHO"})
+    void aSourceQuietForSecondsSavesUpNoMoreThanEightAnswers(Servers kind) throws Exception {
+        try (Program server = kind.start(); DatagramSocket udp = Net.udp(0)) {
+            Net.send(udp, server.port(), PING);
+            Net.receive(udp);
+            Thread.sleep(3000); // the scenario: a source that is quiet for a while, not synchronisation
+            assertBurstAnswered(server, udp);
+        }
+    }
+
+    /** Sends 40 datagrams from {@code udp} at once: 8 are answered, and one more for each 0.25 s the server took over them. */
+    static void assertBurstAnswered(Program server, DatagramSocket udp) throws IOException {
+        long start = System.nanoTime();
+        for (int i = 0; i < 40; i++) Net.send(udp, server.port(), PING);
+        try (DatagramSocket marker = Net.udp(0)) {                     // one thread answers datagrams in order: once
+            Net.send(marker, server.port(), PING);                     // this one is answered, the 40 were handled
+            Net.receive(marker);
+        }
+        long quarters = (System.nanoTime() - start) / 250_000_000L;
+        udp.setSoTimeout(200); // the answers are queued here already: loopback delivers at once
+        int answers = 0;
+        try {
+            while (true) {
+                Net.receive(udp);
+                answers++;
+            }
+        } catch (SocketTimeoutException e) {
+            // no more answers
+        }
+        assertTrue(answers >= 8 && answers <= 8 + quarters, answers + " answers to a burst of 40 handled within "
+                + (quarters + 1) * 250 + " ms\n" + server.describe());
+    }
+
     static boolean stopped(long pid) {
         try {
             String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));

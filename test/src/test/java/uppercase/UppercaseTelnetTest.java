@@ -80,6 +80,54 @@ class UppercaseTelnetTest {
         }
     }
 
+    /** A subnegotiation left unfinished ends at a newline, which is kept: what follows is upper-cased again. */
+    @Test
+    void anUnfinishedSubnegotiationEndsAtANewline() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            Net.write(s, UppercaseTest.bytes(IAC, WILL, BINARY));
+            Net.write(s, "first ");
+            Net.write(s, UppercaseTest.bytes(IAC, SB, 24));
+            Net.write(s, "lost\nsecond\n");
+            s.shutdownOutput();
+            assertArrayEquals(concat(UppercaseTest.bytes(IAC, DO, BINARY), "FIRST \nSECOND\n".getBytes(StandardCharsets.US_ASCII)),
+                    Net.readAll(s));
+        }
+    }
+
+    /** Without IAC SE or a newline, a subnegotiation ends after 256 bytes (the option and 255 more), each time anew. */
+    @Test
+    void anUnfinishedSubnegotiationEndsAfter256Bytes() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            Net.write(s, UppercaseTest.bytes(IAC, WILL, BINARY, IAC, SB, 24, 'a', 'b', 'c', IAC, SE)); // a finished one first
+            Net.write(s, UppercaseTest.bytes(IAC, SB, 24));
+            Net.write(s, "x".repeat(255 + 10) + "!\n");
+            s.shutdownOutput();
+            assertArrayEquals(concat(UppercaseTest.bytes(IAC, DO, BINARY), ("X".repeat(10) + "!\n").getBytes(StandardCharsets.US_ASCII)),
+                    Net.readAll(s));
+        }
+    }
+
+    /** A subnegotiation ends at IAC SE only: a data byte 0xF0 (SE), say a window 240 columns wide in NAWS, is data. */
+    @Test
+    void aByte0xF0InsideASubnegotiationDoesNotEndIt() throws Exception {
+        try (Socket s = Net.connect(server.port())) {
+            int naws = 31;
+            Net.write(s, UppercaseTest.bytes(IAC, WILL, BINARY, IAC, SB, naws, 0, SE, 0, 24));
+            Net.write(s, "hidden");
+            Net.write(s, UppercaseTest.bytes(IAC, SE));
+            Net.write(s, "shown\n");
+            s.shutdownOutput();
+            assertArrayEquals(concat(UppercaseTest.bytes(IAC, DO, BINARY), "SHOWN\n".getBytes(StandardCharsets.US_ASCII)), Net.readAll(s));
+        }
+    }
+
+    static byte[] concat(byte[] a, byte[] b) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(a);
+        out.writeBytes(b);
+        return out.toByteArray();
+    }
+
     @Test
     void telnetShowsUpperCasedCyrillicAndStrasseAndAnNcClientGetsNoTelnetByte() throws Exception {
         Pty.assumeInstalled("telnet");
