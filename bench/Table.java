@@ -126,8 +126,9 @@ final class Table {
      */
     static String[] rounded(double median, double min, double max) {
         if (median == 0 && min == 0 && max == 0) return new String[] {"0", "0", "0"};
-        double magnitude = Math.floor(Math.log10(Math.max(Math.abs(median), 1e-9)));
-        double place = max > min ? Math.floor(Math.log10(max - min)) : magnitude - 2;
+        double spread = max > min ? Math.floor(Math.log10(max - min)) : Double.NaN;
+        double magnitude = median != 0 ? Math.floor(Math.log10(Math.abs(median))) : spread; // a median of 0: the spread's
+        double place = max > min ? spread : magnitude - 2;                                  // first digit decides
         int decimals = (int) -Math.min(magnitude, Math.max(place, magnitude - 2));
         String[] out = new String[3];
         double[] in = {median, min, max};
