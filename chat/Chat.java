@@ -525,11 +525,14 @@ public class Chat {
             trouble(client, "too slow");
             return;
         }
-        if (client.pending.isEmpty()) client.progress = now;               // it took all it could until now
+        boolean first = client.pending.isEmpty();
         if (from != null && !client.behind) from.inFlight += view.capacity();
         client.pending.add(new Pending(view, from, now));
         client.queued += cost;
-        interest(client);
+        if (first) {                                                        // it took all it could until now:
+            client.progress = now;                                          // POLLOUT from here on, asked for once
+            interest(client);
+        }
     }
 
     /** Returns what a pending view was charged, to the client and to its sender. */
