@@ -5,18 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import harness.HeldSockets;
 import harness.Net;
 import harness.Netns;
 import harness.Program;
 import java.io.IOException;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -86,28 +83,11 @@ class KeepaliveTest {
         assumeTrue(Files.isReadable(Path.of("/proc/net/tcp")), "needs Linux's /proc/net/tcp");
         try (Program demo = Program.of("keepalive/Keepalive.java").start("0")) {
             demo.awaitStdout("accepted"::equals, seconds(20));
-            // The accepted socket: local 127.0.0.1:port (IPv4, or IPv4-mapped in tcp6), ESTABLISHED (01).
-            // Its "tr" field is the timer the kernel runs on it; 02 is the keepalive timer.
-            // The table is the whole network namespace's: only a socket the demo holds (field 9, its inode) counts.
-            String local = String.format(Locale.ROOT, "0100007F:%04X", demo.port());
-            Set<String> held = new HashSet<>();
-            try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc/" + demo.pid() + "/fd"))) {
-                for (Path fd : fds) {
-                    try {
-                        held.add(Files.readSymbolicLink(fd).toString()); // socket:[INODE]
-                    } catch (IOException e) {
-                        // closed since it was listed: not the accepted socket, which stays open
-                    }
-                }
-            }
-            List<String> timers = new java.util.ArrayList<>();
-            for (String table : List.of("tcp", "tcp6")) {
-                for (String line : Files.readAllLines(Path.of("/proc/" + demo.pid() + "/net/" + table))) {
-                    String[] f = line.trim().split("\\s+");
-                    if (f[1].endsWith(local) && f[3].equals("01") && held.contains("socket:[" + f[9] + "]")) timers.add(f[5].substring(0, 2));
-                }
-            }
-            assertEquals(List.of("02"), timers, "timers on " + local);
+            // The accepted socket: the demo's connection on its listening port (its client's is on another).
+            // 2 is the keepalive timer; a socket without SO_KEEPALIVE runs none (0) while idle.
+            List<HeldSockets.Connection> held = HeldSockets.on(demo.pid(), demo.port());
+            assertEquals(List.of(2), held.stream().filter(c -> c.state().equals("ESTAB")).map(HeldSockets.Connection::timer).toList(),
+                    "timers on port " + demo.port() + ": " + held);
         }
     }
 
