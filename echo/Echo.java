@@ -36,7 +36,7 @@ public class Echo {
     // never reads keeps while its thread waits in write(). Large buffers are kept for reuse, 64
     // at most: allocateDirect is slow, and its memory comes back only once the collector finds
     // the buffer unused.
-    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024;
+    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024, REQUEST = 64 * 1024;
     static final BlockingQueue<ByteBuffer> LARGE_BUFFERS = new ArrayBlockingQueue<>(64);
     static boolean virtualThreads;                                       // set by clientThreads()
 
@@ -128,23 +128,30 @@ public class Echo {
         ByteBuffer buffer = ByteBuffer.allocate(SMALL_BUFFER);
         InputStream waiting = client.socket().getInputStream();         // for available(): ioctl(FIONREAD)
         for (int n; (n = client.read(buffer.clear())) != -1; ) {         // read() until EOF
-            buffer.flip();
-            while (buffer.hasRemaining()) client.write(buffer);          // write() until all n bytes are sent
             total[0] += n;
-            if (n == buffer.capacity() && waiting.available() > 0) stream(client, total);
+            if (n == buffer.capacity() && waiting.available() > 0) {
+                stream(client, buffer.flip(), total);                    // more than a small buffer: the rest comes too
+            } else {
+                buffer.flip();
+                while (buffer.hasRemaining()) client.write(buffer);      // write() until all n bytes are sent
+            }
         }
     }
 
     /**
-     * Echoes a client whose bytes keep coming, with a large buffer, on a platform thread (see
-     * onPlatformThread()) until nothing is waiting. When the client's window is full, what it
-     * holds back is written here, where waiting for the client costs the buffer alone, then the
-     * platform thread takes over again.
+     * Echoes {@code first} and what keeps coming after it, with a large buffer. A request of up to
+     * 64 KiB is answered here, in one write if it has all arrived; a client still sending after
+     * that streams, on a platform thread (see onPlatformThread()) until nothing is waiting. When
+     * the client's window is full, what it holds back is written here, where waiting for the
+     * client costs the buffer alone, then the platform thread takes over again.
      */
-    static void stream(SocketChannel client, long[] total) throws IOException {
-        ByteBuffer buffer = largeBuffer();
+    static void stream(SocketChannel client, ByteBuffer first, long[] total) throws IOException {
+        ByteBuffer buffer = largeBuffer().clear().put(first);
+        long request = total[0] + REQUEST;                               // answered here up to this total
         try {
-            while (onPlatformThread(() -> echoWhatIsWaiting(client, buffer, total))) {
+            for (boolean more = true; more; buffer.clear()) {
+                more = total[0] <= request ? echoWhatIsWaiting(client, buffer, total, request)
+                        : onPlatformThread(() -> echoWhatIsWaiting(client, buffer, total, Long.MAX_VALUE));
                 while (buffer.hasRemaining()) client.write(buffer);      // the client reads slower than it sends
             }
         } finally {
@@ -153,18 +160,19 @@ public class Echo {
     }
 
     /**
-     * Echoes what has arrived, never waiting: returns false once nothing is waiting, or true at a
-     * write the client's window had no room for, whose rest is left in the buffer.
+     * Echoes what the buffer holds and what has arrived after it, never waiting. Returns false
+     * once nothing more is waiting, or true once the total is past {@code until} or at a write
+     * the client's window had no room for; either way the buffer is left with what is unsent.
      */
-    static boolean echoWhatIsWaiting(SocketChannel client, ByteBuffer buffer, long[] total) throws IOException {
+    static boolean echoWhatIsWaiting(SocketChannel client, ByteBuffer buffer, long[] total, long until) throws IOException {
         client.configureBlocking(false);                                 // fcntl(O_NONBLOCK): read() and write()
         try {                                                            // take what they can, and return
-            for (int n; (n = client.read(buffer.clear())) > 0; ) {       // 0: nothing waiting; -1: EOF, read again
+            for (int n; (n = client.read(buffer)) > 0; buffer.clear()) { // 0: nothing waiting; -1: EOF, read again
                 total[0] += n;
                 client.write(buffer.flip());
-                if (buffer.hasRemaining()) return true;                  // the next write would wait
+                if (buffer.hasRemaining() || total[0] > until) return true; // the next write would wait, or a stream
             }
-            buffer.limit(0);                                             // nothing owed
+            buffer.flip();
             return false;
         } finally {
             client.configureBlocking(true);

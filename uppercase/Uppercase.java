@@ -35,7 +35,7 @@ public class Uppercase {
     // A client that waits holds only a small buffer; one whose read fills it while more is
     // waiting is streaming, and gets a large one until nothing is waiting again: 32 KiB is as
     // fast as more, and what a client that never reads keeps while its thread waits in write().
-    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024;
+    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024, REQUEST = 64 * 1024;
     static boolean virtualThreads;                                       // set by clientThreads()
     // Bytes [i, i + 8) of a byte[] as one long, for upper-casing ASCII eight bytes at a time.
     static final VarHandle EIGHT_BYTES = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
@@ -125,43 +125,51 @@ public class Uppercase {
         long[] total = {0};
         for (int n; (n = in.read(buffer)) != -1; ) {                     // read() until EOF
             total[0] += n;
-            boolean full = !buffer.hasRemaining();
-            ByteBuffer answer = answer(buffer, telnet);
-            while (answer.hasRemaining()) out.write(answer);             // write() until all of it is sent
-            if (full && waiting.available() > 0) stream(in, out, telnet, buffer, total);
+            if (!buffer.hasRemaining() && waiting.available() > 0) {
+                stream(in, out, telnet, buffer, total);                  // more than a small buffer: the rest comes too
+            } else {
+                ByteBuffer answer = answer(buffer, telnet);
+                while (answer.hasRemaining()) out.write(answer);         // write() until all of it is sent
+            }
         }
         for (buffer.flip(); buffer.hasRemaining(); ) out.write(buffer);  // a character cut off for good: not UTF-8, sent as is
         return total[0];
     }
 
     /**
-     * Serves a client whose bytes keep coming, with a large buffer, on a platform thread (see
-     * onPlatformThread()) until nothing is waiting. When the client's window is full, what it
-     * holds back is written here, where waiting for the client costs the buffer alone, then the
-     * platform thread takes over again. A character cut off stays in {@code small}.
+     * Serves what {@code small} holds and what keeps coming after it, with a large buffer. A
+     * request of up to 64 KiB is answered here, in one write if it has all arrived; a client still
+     * sending after that streams, on a platform thread (see onPlatformThread()) until nothing is
+     * waiting. When the client's window is full, what it holds back is written here, where waiting
+     * for the client costs the buffer alone, then the platform thread takes over again. A
+     * character cut off stays in {@code small}.
      */
     static void stream(SocketChannel in, SocketChannel out, Telnet telnet, ByteBuffer small, long[] total) throws IOException {
         ByteBuffer buffer = ByteBuffer.allocate(LARGE_BUFFER).put(small.flip());
-        ByteBuffer[] unsent = {buffer};
-        while (onPlatformThread(() -> upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total))) {
+        ByteBuffer[] unsent = {ByteBuffer.allocate(0)};                  // the answer not yet written: none so far
+        long request = total[0] + REQUEST;                               // answered here up to this total
+        for (boolean more = true; more; ) {
+            more = total[0] <= request ? upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total, request)
+                    : onPlatformThread(() -> upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total, Long.MAX_VALUE));
             while (unsent[0].hasRemaining()) out.write(unsent[0]);       // the client reads slower than it sends
         }
         small.clear().put(buffer.flip());
     }
 
     /**
-     * Serves what has arrived, never waiting: returns false once nothing is waiting, or true at a
-     * write the client's window had no room for, whose rest is left in unsent[0].
+     * Serves what the buffer holds and what has arrived after it, never waiting. Returns false
+     * once nothing more is waiting, or true once the total is past {@code until} or at a write
+     * the client's window had no room for, whose rest is left in unsent[0].
      */
     static boolean upperCaseWhatIsWaiting(SocketChannel in, SocketChannel out, Telnet telnet, ByteBuffer buffer,
-                                          ByteBuffer[] unsent, long[] total) throws IOException {
+                                          ByteBuffer[] unsent, long[] total, long until) throws IOException {
         in.configureBlocking(false);                                     // fcntl(O_NONBLOCK): read() and write()
         try {                                                            // take what they can, and return
             for (int n; (n = in.read(buffer)) > 0; ) {                   // 0: nothing waiting; -1: EOF, read again
                 total[0] += n;
                 unsent[0] = answer(buffer, telnet);
                 out.write(unsent[0]);
-                if (unsent[0].hasRemaining()) return true;               // the next write would wait
+                if (unsent[0].hasRemaining() || total[0] > until) return true; // the next write would wait, or a stream
             }
             return false;
         } finally {
