@@ -71,12 +71,8 @@ public class Chat {
         this.selector = Selector.open();
         this.server = server;
         this.maxRoomSize = maxRoomSize;
-        if (server == null) {
-            this.serverKey = null;
-            return;
-        }
-        server.configureBlocking(false);                                    // fcntl(O_NONBLOCK)
-        this.serverKey = server.register(selector, SelectionKey.OP_ACCEPT);  // pollfd{listener, POLLIN}
+        if (server != null) server.configureBlocking(false);                // fcntl(O_NONBLOCK)
+        this.serverKey = server == null ? null : server.register(selector, SelectionKey.OP_ACCEPT); // pollfd{listener, POLLIN}
     }
 
     public static void main(String[] args) throws IOException {
