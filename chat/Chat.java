@@ -164,8 +164,7 @@ public class Chat {
                 if (channel == null) return;                                // no one else is waiting
             } catch (IOException e) {
                 if (notListening(e)) {                                      // not a listener after all:
-                    serverKey.cancel();                                     // nothing to serve, so the loop ends
-                    close(server);
+                    close(server);                                          // nothing to serve, so the loop ends
                     return;
                 }
                 // Out of file descriptors, say: the listener stays ready, so stop watching it
@@ -175,11 +174,8 @@ public class Chat {
                 lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                 return;
             }
-            if (connected >= maxRoomSize) {                                 // those still draining count too
-                refuse(channel);
-                continue;
-            }
-            join(channel);
+            if (connected >= maxRoomSize) refuse(channel);                  // those still draining count too
+            else join(channel);
         }
     }
 
