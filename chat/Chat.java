@@ -307,13 +307,9 @@ public class Chat {
         out.put(round, 0, length);
         long now = System.nanoTime();
         for (Client client : room) {
-            if (client.ownEnd > client.ownStart) {
-                share(client, client.shareFrom, client.ownStart, now);
-                share(client, client.ownEnd, length, now);
-            } else {
-                share(client, client.shareFrom, length, now);
-            }
-            client.shareFrom = client.ownStart = client.ownEnd = 0;
+            boolean spoke = client.ownEnd > client.ownStart;
+            share(client, client.shareFrom, spoke ? client.ownStart : length, now);
+            if (spoke) share(client, client.ownEnd, length, now);
         }
         for (Client sender : senders) {
             if (sender.sender.inFlight < BUDGET || sender.paused || sender.leaving) continue;
@@ -472,10 +468,7 @@ public class Chat {
         reserve = null;
         forgetRound();
         Client most = null;
-        for (Client client : room) {
-            client.shareFrom = client.ownStart = client.ownEnd = 0;
-            if (most == null || client.queued > most.queued) most = client;
-        }
+        for (Client client : room) if (most == null || client.queued > most.queued) most = client;
         if (most != null) {
             for (Pending p; (p = most.pending.poll()) != null; ) done(most, p); // its memory back at once,
             trouble(most, "too slow");                                      // its socket closed at the round's end
@@ -488,8 +481,9 @@ public class Chat {
         }
     }
 
-    /** Forgets this round's messages, delivered or not. */
+    /** Forgets this round's messages, delivered or not, and each client's part in it. */
     void forgetRound() {
+        for (Client client : room) client.shareFrom = client.ownStart = client.ownEnd = 0;
         senders.clear();
         roundLength = 0;
         Arrays.fill(messages, 0, count, null);
