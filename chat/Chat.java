@@ -566,8 +566,11 @@ public class Chat {
             start = i + 1;
         }
         if (start == 0 && !line.hasRemaining()) {                           // a full line with no end: send a piece,
-            start = characterBoundary(bytes, bytes[MAX_LINE - 1] == '\r' ? MAX_LINE - 1 : MAX_LINE); // keeping a CR that
-            frame(client, bytes, 0, start);                                 // may be the start of its CRLF
+            start = bytes[MAX_LINE - 1] == '\r' ? MAX_LINE - 1 : MAX_LINE;  // keeping a CR that may start its CRLF,
+            if (Telnet.insideCharacter(bytes, start)) {                     // and no UTF-8 character cut in two:
+                while ((bytes[--start] & 0xC0) == 0x80) continue;           // the piece ends before its lead byte
+            }
+            frame(client, bytes, 0, start);
             client.cut = true;
         }
         if (n == -1 && start < line.position()) {                           // EOF ends an unfinished line as '\n' would,
@@ -577,16 +580,6 @@ public class Chat {
         }
         line.limit(line.position()).position(start);
         line.compact();                                                     // keep what follows the last line
-    }
-
-    /** Where to cut a full buffer so that no UTF-8 character is split between two pieces. */
-    static int characterBoundary(byte[] bytes, int end) {
-        for (int i = end - 1; i >= end - 3; i--) {
-            int b = bytes[i] & 0xFF;
-            if (b < 0x80) return end;                                       // ASCII: nothing is cut
-            if (b >= 0xC0) return i + (b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2) > end ? i : end; // a lead byte
-        }
-        return end;                                                         // not UTF-8: cut anywhere
     }
 
     /**
