@@ -276,11 +276,8 @@ public class Chat {
      * unless it takes none of it for DRAIN.
      */
     void leave(Client client, String why) {
-        if (client.leaving) {                                               // broke while it was sent what it was owed
-            end(client, false, why);
-            return;
-        }
-        if (!room.remove(client)) return;                                   // already gone
+        if (client.leaving) end(client, false, why);                        // broke while it was sent what it was owed
+        if (!room.remove(client)) return;                                   // out of the room already
         shareSendBuffers();
         comings++;
         notice("user " + client.number + " disconnected" + (why.equals("too slow") ? " (too slow)" : "") + "\n");
@@ -401,14 +398,12 @@ public class Chat {
      */
     void shareSendBuffers() {
         int size = Math.max(1, room.size());
-        int share = sendBuffer;
-        if (size > SEND_BUFFERS / share && share > MIN_SEND_BUFFER) share /= 2;
-        else if (size <= SEND_BUFFERS / share / 4 && share < MAX_SEND_BUFFER) share *= 2;
+        if (size > SEND_BUFFERS / sendBuffer && sendBuffer > MIN_SEND_BUFFER) sendBuffer /= 2;
+        else if (size <= SEND_BUFFERS / sendBuffer / 4 && sendBuffer < MAX_SEND_BUFFER) sendBuffer *= 2;
         else return;
-        sendBuffer = share;
         for (Client client : room) {
             try {
-                client.channel.setOption(StandardSocketOptions.SO_SNDBUF, share); // setsockopt(SO_SNDBUF)
+                client.channel.setOption(StandardSocketOptions.SO_SNDBUF, sendBuffer); // setsockopt(SO_SNDBUF)
             } catch (IOException e) {
                 // it is broken, and will be found so when it is next read or written
             }
@@ -442,9 +437,7 @@ public class Chat {
         if (now - lastSweep >= KEEP_UP / 5 && (!paused.isEmpty() || !draining.isEmpty())) {
             lastSweep = now;
             if (!paused.isEmpty()) {                                        // senders wait: on someone who fell behind?
-                for (Client client : room) {
-                    if (!client.behind && !client.pending.isEmpty() && now - client.pending.peek().since() > KEEP_UP) fallBehind(client);
-                }
+                for (Client client : room) if (!client.pending.isEmpty() && now - client.pending.peek().since() > KEEP_UP) fallBehind(client);
             }
             for (Client client : List.copyOf(draining)) {
                 if (now - client.progress > DRAIN) end(client, false, "closed, and took nothing of what it was owed for " + DRAIN / 1_000_000_000 + " s");
@@ -511,11 +504,10 @@ public class Chat {
             trouble(client, "too slow");
             return;
         }
-        boolean first = client.pending.isEmpty();
         if (from != null && !client.behind) from.inFlight += view.capacity();
         client.pending.add(new Pending(view, from, now));
         client.queued += cost;
-        if (first) {                                                        // it took all it could until now:
+        if (client.pending.size() == 1) {                                   // it took all it could until now:
             client.progress = now;                                          // POLLOUT from here on, asked for once
             interest(client);
         }
