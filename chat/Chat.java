@@ -179,10 +179,7 @@ public class Chat {
         }
     }
 
-    /**
-     * Reads what the client sent until it has said MAX_SAID in this round, so that no one holds up
-     * the room: counted as framed, since a read of empty lines is nine times that in "user N: ".
-     */
+    /** Reads until the client has said MAX_SAID this round, as framed (empty lines grow ninefold), so no one holds up the room. */
     void read(Client client) {
         client.ownStart = roundLength;
         while (roundLength - client.ownStart < MAX_SAID && readLines(client)) continue;
@@ -271,9 +268,8 @@ public class Chat {
     }
 
     /**
-     * Takes a client out of the room; everyone left is told at the end of this round, together
-     * with everyone else who left in it. On EOF it is still sent what it is owed, then a FIN,
-     * unless it takes none of it for DRAIN.
+     * Takes a client out of the room; everyone left is told at the end of this round, with all who left in it.
+     * On EOF it is still sent what it is owed, then a FIN, unless it takes none of it for DRAIN.
      */
     void leave(Client client, String why) {
         if (client.leaving) end(client, false, why);                        // broke while it was sent what it was owed
@@ -291,12 +287,7 @@ public class Chat {
         }
     }
 
-    /**
-     * Gives each client in the room its part of this round: all of it but its own lines (and, for
-     * a newcomer, what came before it joined), in one write from one shared buffer. What a socket
-     * cannot take now is pending, as views of the messages it is part of. A sender with BUDGET or
-     * more pending at clients that keep up is then not read until they take it.
-     */
+    /** Gives each client in the room its part of this round, all but its own lines, in one write from one shared buffer. */
     void deliver() {
         int length = roundLength;
         if (out.capacity() < length) out = ByteBuffer.allocateDirect(Math.max(length, 2 * out.capacity()));
@@ -454,8 +445,7 @@ public class Chat {
 
     /**
      * What clients are owed filled the heap: the client owed most goes, as the OOM killer would end
-     * the largest child of a forked C server, not the server, and this round is lost. The reserve
-     * is given back first, so that there is memory to do it in.
+     * the largest child of a forked C server, not the server, and this round is lost.
      */
     void outOfMemory() {
         reserve = null;
