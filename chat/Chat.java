@@ -321,14 +321,12 @@ public class Chat {
         boolean cut;                                              // a piece of a long line went out, its end not yet
         final ArrayDeque<Pending> pending = new ArrayDeque<>();   // what it could not take yet, oldest first
         long queued;                                              // what that keeps alive, in bytes of memory
-        boolean behind;                                           // its oldest pending byte passed KEEP_UP: it holds
-                                                                  // no sender back until its queue is empty again
+        boolean behind;                                           // fell behind KEEP_UP: it holds no sender back until its queue empties
         long progress;                                            // when it last took some of its output
         final Sender sender = new Sender();                       // its own lines pending at clients that keep up
         boolean paused;                                           // over BUDGET: not read until they take them
         boolean leaving;                                          // out of the room, still owed output
-        int shareFrom, ownStart, ownEnd;                          // this round: where its part starts (a newcomer's
-                                                                  // is after its own join) and its own lines
+        int shareFrom, ownStart, ownEnd;                          // this round: where its part starts, and its own lines
         String trouble;                                           // why it must go, once the room is served
         Telnet telnet;                                            // null until it sends a telnet command
 
@@ -607,7 +605,6 @@ public class Chat {
     ByteBuffer out = ByteBuffer.allocateDirect(64 << 10);    // the round's bytes, where every write takes them from
     final ByteBuffer[] gather = new ByteBuffer[1024];        // one writev() of pending views: IOV_MAX at most
 
-    /** Adds a notice for everyone in the room to this round. */
     void notice(String text) {
         begin(null);
         append(text.getBytes(StandardCharsets.US_ASCII));
