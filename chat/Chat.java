@@ -478,10 +478,9 @@ public class Chat {
                 client.channel.write(message);                              // write()
             } catch (IOException e) {
                 trouble(client, e.getMessage());
-                return;
             }
         }
-        if (message.hasRemaining()) queue(client, message, null, System.nanoTime());
+        queue(client, message, null, System.nanoTime());                    // the rest, unless it is in trouble now
     }
 
     /** Makes a view pending for a client, charged at the whole message it keeps alive; past MAX_QUEUED the client must go. */
