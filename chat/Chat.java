@@ -71,12 +71,8 @@ public class Chat {
         this.selector = Selector.open();
         this.server = server;
         this.maxRoomSize = maxRoomSize;
-        if (server == null) {
-            this.serverKey = null;
-            return;
-        }
-        server.configureBlocking(false);                                    // fcntl(O_NONBLOCK)
-        this.serverKey = server.register(selector, SelectionKey.OP_ACCEPT);  // pollfd{listener, POLLIN}
+        if (server != null) server.configureBlocking(false);                // fcntl(O_NONBLOCK)
+        this.serverKey = server == null ? null : server.register(selector, SelectionKey.OP_ACCEPT); // pollfd{listener, POLLIN}
     }
 
     public static void main(String[] args) throws IOException {
@@ -168,8 +164,7 @@ public class Chat {
                 if (channel == null) return;                                // no one else is waiting
             } catch (IOException e) {
                 if (notListening(e)) {                                      // not a listener after all:
-                    serverKey.cancel();                                     // nothing to serve, so the loop ends
-                    close(server);
+                    close(server);                                          // nothing to serve, so the loop ends
                     return;
                 }
                 // Out of file descriptors, say: the listener stays ready, so stop watching it
@@ -179,18 +174,12 @@ public class Chat {
                 lastWarning = warn("accept failed: " + e.getMessage() + " (retrying)", lastWarning);
                 return;
             }
-            if (connected >= maxRoomSize) {                                 // those still draining count too
-                refuse(channel);
-                continue;
-            }
-            join(channel);
+            if (connected >= maxRoomSize) refuse(channel);                  // those still draining count too
+            else join(channel);
         }
     }
 
-    /**
-     * Reads what the client sent until it has said MAX_SAID in this round, so that no one holds up
-     * the room: counted as framed, since a read of empty lines is nine times that in "user N: ".
-     */
+    /** Reads until the client has said MAX_SAID this round, as framed (empty lines grow ninefold), so no one holds up the room. */
     void read(Client client) {
         client.ownStart = roundLength;
         while (roundLength - client.ownStart < MAX_SAID && readLines(client)) continue;
@@ -279,16 +268,12 @@ public class Chat {
     }
 
     /**
-     * Takes a client out of the room; everyone left is told at the end of this round, together
-     * with everyone else who left in it. On EOF it is still sent what it is owed, then a FIN,
-     * unless it takes none of it for DRAIN.
+     * Takes a client out of the room; everyone left is told at the end of this round, with all who left in it.
+     * On EOF it is still sent what it is owed, then a FIN, unless it takes none of it for DRAIN.
      */
     void leave(Client client, String why) {
-        if (client.leaving) {                                               // broke while it was sent what it was owed
-            end(client, false, why);
-            return;
-        }
-        if (!room.remove(client)) return;                                   // already gone
+        if (client.leaving) end(client, false, why);                        // broke while it was sent what it was owed
+        if (!room.remove(client)) return;                                   // out of the room already
         shareSendBuffers();
         comings++;
         notice("user " + client.number + " disconnected" + (why.equals("too slow") ? " (too slow)" : "") + "\n");
@@ -302,12 +287,7 @@ public class Chat {
         }
     }
 
-    /**
-     * Gives each client in the room its part of this round: all of it but its own lines (and, for
-     * a newcomer, what came before it joined), in one write from one shared buffer. What a socket
-     * cannot take now is pending, as views of the messages it is part of. A sender with BUDGET or
-     * more pending at clients that keep up is then not read until they take it.
-     */
+    /** Gives each client in the room its part of this round, all but its own lines, in one write from one shared buffer. */
     void deliver() {
         int length = roundLength;
         if (out.capacity() < length) out = ByteBuffer.allocateDirect(Math.max(length, 2 * out.capacity()));
@@ -315,13 +295,9 @@ public class Chat {
         out.put(round, 0, length);
         long now = System.nanoTime();
         for (Client client : room) {
-            if (client.ownEnd > client.ownStart) {
-                share(client, client.shareFrom, client.ownStart, now);
-                share(client, client.ownEnd, length, now);
-            } else {
-                share(client, client.shareFrom, length, now);
-            }
-            client.shareFrom = client.ownStart = client.ownEnd = 0;
+            boolean spoke = client.ownEnd > client.ownStart;
+            share(client, client.shareFrom, spoke ? client.ownStart : length, now);
+            if (spoke) share(client, client.ownEnd, length, now);
         }
         for (Client sender : senders) {
             if (sender.sender.inFlight < BUDGET || sender.paused || sender.leaving) continue;
@@ -345,14 +321,12 @@ public class Chat {
         boolean cut;                                              // a piece of a long line went out, its end not yet
         final ArrayDeque<Pending> pending = new ArrayDeque<>();   // what it could not take yet, oldest first
         long queued;                                              // what that keeps alive, in bytes of memory
-        boolean behind;                                           // its oldest pending byte passed KEEP_UP: it holds
-                                                                  // no sender back until its queue is empty again
+        boolean behind;                                           // fell behind KEEP_UP: it holds no sender back until its queue empties
         long progress;                                            // when it last took some of its output
         final Sender sender = new Sender();                       // its own lines pending at clients that keep up
         boolean paused;                                           // over BUDGET: not read until they take them
         boolean leaving;                                          // out of the room, still owed output
-        int shareFrom, ownStart, ownEnd;                          // this round: where its part starts (a newcomer's
-                                                                  // is after its own join) and its own lines
+        int shareFrom, ownStart, ownEnd;                          // this round: where its part starts, and its own lines
         String trouble;                                           // why it must go, once the room is served
         Telnet telnet;                                            // null until it sends a telnet command
 
@@ -413,14 +387,12 @@ public class Chat {
      */
     void shareSendBuffers() {
         int size = Math.max(1, room.size());
-        int share = sendBuffer;
-        if (size > SEND_BUFFERS / share && share > MIN_SEND_BUFFER) share /= 2;
-        else if (size <= SEND_BUFFERS / share / 4 && share < MAX_SEND_BUFFER) share *= 2;
+        if (size > SEND_BUFFERS / sendBuffer && sendBuffer > MIN_SEND_BUFFER) sendBuffer /= 2;
+        else if (size <= SEND_BUFFERS / sendBuffer / 4 && sendBuffer < MAX_SEND_BUFFER) sendBuffer *= 2;
         else return;
-        sendBuffer = share;
         for (Client client : room) {
             try {
-                client.channel.setOption(StandardSocketOptions.SO_SNDBUF, share); // setsockopt(SO_SNDBUF)
+                client.channel.setOption(StandardSocketOptions.SO_SNDBUF, sendBuffer); // setsockopt(SO_SNDBUF)
             } catch (IOException e) {
                 // it is broken, and will be found so when it is next read or written
             }
@@ -454,9 +426,7 @@ public class Chat {
         if (now - lastSweep >= KEEP_UP / 5 && (!paused.isEmpty() || !draining.isEmpty())) {
             lastSweep = now;
             if (!paused.isEmpty()) {                                        // senders wait: on someone who fell behind?
-                for (Client client : room) {
-                    if (!client.behind && !client.pending.isEmpty() && now - client.pending.peek().since() > KEEP_UP) fallBehind(client);
-                }
+                for (Client client : room) if (!client.pending.isEmpty() && now - client.pending.peek().since() > KEEP_UP) fallBehind(client);
             }
             for (Client client : List.copyOf(draining)) {
                 if (now - client.progress > DRAIN) end(client, false, "closed, and took nothing of what it was owed for " + DRAIN / 1_000_000_000 + " s");
@@ -473,17 +443,13 @@ public class Chat {
 
     /**
      * What clients are owed filled the heap: the client owed most goes, as the OOM killer would end
-     * the largest child of a forked C server, not the server, and this round is lost. The reserve
-     * is given back first, so that there is memory to do it in.
+     * the largest child of a forked C server, not the server, and this round is lost.
      */
     void outOfMemory() {
         reserve = null;
         forgetRound();
         Client most = null;
-        for (Client client : room) {
-            client.shareFrom = client.ownStart = client.ownEnd = 0;
-            if (most == null || client.queued > most.queued) most = client;
-        }
+        for (Client client : room) if (most == null || client.queued > most.queued) most = client;
         if (most != null) {
             for (Pending p; (p = most.pending.poll()) != null; ) done(most, p); // its memory back at once,
             trouble(most, "too slow");                                      // its socket closed at the round's end
@@ -496,8 +462,9 @@ public class Chat {
         }
     }
 
-    /** Forgets this round's messages, delivered or not. */
+    /** Forgets this round's messages, delivered or not, and each client's part in it. */
     void forgetRound() {
+        for (Client client : room) client.shareFrom = client.ownStart = client.ownEnd = 0;
         senders.clear();
         roundLength = 0;
         Arrays.fill(messages, 0, count, null);
@@ -511,10 +478,9 @@ public class Chat {
                 client.channel.write(message);                              // write()
             } catch (IOException e) {
                 trouble(client, e.getMessage());
-                return;
             }
         }
-        if (message.hasRemaining()) queue(client, message, null, System.nanoTime());
+        queue(client, message, null, System.nanoTime());                    // the rest, unless it is in trouble now
     }
 
     /** Makes a view pending for a client, charged at the whole message it keeps alive; past MAX_QUEUED the client must go. */
@@ -525,11 +491,10 @@ public class Chat {
             trouble(client, "too slow");
             return;
         }
-        boolean first = client.pending.isEmpty();
         if (from != null && !client.behind) from.inFlight += view.capacity();
         client.pending.add(new Pending(view, from, now));
         client.queued += cost;
-        if (first) {                                                        // it took all it could until now:
+        if (client.pending.size() == 1) {                                   // it took all it could until now:
             client.progress = now;                                          // POLLOUT from here on, asked for once
             interest(client);
         }
@@ -580,8 +545,11 @@ public class Chat {
             start = i + 1;
         }
         if (start == 0 && !line.hasRemaining()) {                           // a full line with no end: send a piece,
-            start = characterBoundary(bytes, bytes[MAX_LINE - 1] == '\r' ? MAX_LINE - 1 : MAX_LINE); // keeping a CR that
-            frame(client, bytes, 0, start);                                 // may be the start of its CRLF
+            start = bytes[MAX_LINE - 1] == '\r' ? MAX_LINE - 1 : MAX_LINE;  // keeping a CR that may start its CRLF,
+            if (Telnet.insideCharacter(bytes, start)) {                     // and no UTF-8 character cut in two:
+                while ((bytes[--start] & 0xC0) == 0x80) continue;           // the piece ends before its lead byte
+            }
+            frame(client, bytes, 0, start);
             client.cut = true;
         }
         if (n == -1 && start < line.position()) {                           // EOF ends an unfinished line as '\n' would,
@@ -591,16 +559,6 @@ public class Chat {
         }
         line.limit(line.position()).position(start);
         line.compact();                                                     // keep what follows the last line
-    }
-
-    /** Where to cut a full buffer so that no UTF-8 character is split between two pieces. */
-    static int characterBoundary(byte[] bytes, int end) {
-        for (int i = end - 1; i >= end - 3; i--) {
-            int b = bytes[i] & 0xFF;
-            if (b < 0x80) return end;                                       // ASCII: nothing is cut
-            if (b >= 0xC0) return i + (b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2) > end ? i : end; // a lead byte
-        }
-        return end;                                                         // not UTF-8: cut anywhere
     }
 
     /**
@@ -646,7 +604,6 @@ public class Chat {
     ByteBuffer out = ByteBuffer.allocateDirect(64 << 10);    // the round's bytes, where every write takes them from
     final ByteBuffer[] gather = new ByteBuffer[1024];        // one writev() of pending views: IOV_MAX at most
 
-    /** Adds a notice for everyone in the room to this round. */
     void notice(String text) {
         begin(null);
         append(text.getBytes(StandardCharsets.US_ASCII));
