@@ -6,6 +6,8 @@
  */
 package bench;
 
+import static bench.Bench.CPUS;
+import static bench.Bench.TASKSET;
 import static bench.Bench.fail;
 import static bench.Bench.scale;
 import static bench.Table.record;
@@ -13,6 +15,7 @@ import static bench.Table.timedRow;
 import static bench.Util.closeAll;
 import static bench.Util.daemon;
 import static bench.Util.local;
+import static bench.Util.pinThisThread;
 import static bench.Util.rate;
 import static bench.Util.settleMillis;
 
@@ -112,11 +115,33 @@ final class Streams implements AutoCloseable {
     }
 
     /**
-     * Requests of 1, 4 and 64 KiB, each answered before the next, unpinned: a server that
-     * reads less than a request at a time answers in several writes, and unless it sets
-     * TCP_NODELAY, Nagle's algorithm holds the last for the client's delayed ACK (40 ms).
+     * Requests of 1, 4 and 64 KiB, each answered before the next. With taskset, client and
+     * server are pinned to one CPU, as for the 64-byte round trips: unpinned, the scheduler put
+     * them on one CPU (15-20 µs) or on two (70 µs and more) from run to run, whatever the server.
+     * A server that reads less than a request at a time answers in several writes, and unless it
+     * sets TCP_NODELAY, Nagle's algorithm holds the last for the client's delayed ACK (40 ms).
      */
     static void messageRoundTrips(Target t, byte[] send, byte[] expect) throws Exception {
+        if (TASKSET) EchoWorkload.pin(t, "0");
+        try {
+            Exception[] failed = {null};
+            Thread client = new Thread(() -> {
+                try {
+                    if (TASKSET) pinThisThread(0);
+                    requests(t, send, expect, TASKSET ? ", same CPU" : "");
+                } catch (Exception e) {
+                    failed[0] = e;
+                }
+            });
+            client.start();
+            client.join();
+            if (failed[0] != null) throw failed[0];
+        } finally {
+            if (TASKSET) EchoWorkload.pin(t, "0-" + (CPUS - 1));
+        }
+    }
+
+    static void requests(Target t, byte[] send, byte[] expect, String where) throws IOException {
         ByteBuffer out = twice(t.isCeiling() ? expect : send), want = twice(expect);
         try (SocketChannel ch = SocketChannel.open(local(t.port))) {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
@@ -131,7 +156,7 @@ final class Streams implements AutoCloseable {
                     if (i >= 0) nanos[i] = System.nanoTime() - start;
                 }
                 Arrays.sort(nanos);
-                record(t, size / 1024 + " KiB request and answer, p50", "µs", nanos[nanos.length / 2] / 1e3);
+                record(t, size / 1024 + " KiB request and answer" + where + ", p50", "µs", nanos[nanos.length / 2] / 1e3);
             }
         }
     }
