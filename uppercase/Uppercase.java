@@ -33,9 +33,12 @@ public class Uppercase {
             example: java uppercase/Uppercase.java 1067, then in another terminal: nc localhost 1067 (or telnet -E localhost 1067: without -E, telnet takes the byte 0x9D of some UTF-8 characters for its escape key)""";
 
     // A client that waits holds only a small buffer; one whose read fills it while more is
-    // waiting is streaming, and gets a large one until nothing is waiting again: 32 KiB is as
-    // fast as more, and what a client that never reads keeps while its thread waits in write().
+    // waiting (a larger request, or a stream) gets a large one until nothing is waiting again:
+    // 32 KiB is as fast as more, and what a client that never reads keeps while its thread waits
+    // in write(). Large buffers are kept for reuse, 64 at most: a new one for every request
+    // would be zeroed and soon garbage, and made a 4 KiB request take twice as long on JDK 25.
     static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024, REQUEST = 64 * 1024;
+    static final BlockingQueue<ByteBuffer> LARGE_BUFFERS = new ArrayBlockingQueue<>(64);
     static boolean virtualThreads;                                       // set by clientThreads()
     // Bytes [i, i + 8) of a byte[] as one long, for upper-casing ASCII eight bytes at a time.
     static final VarHandle EIGHT_BYTES = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
@@ -145,15 +148,24 @@ public class Uppercase {
      * character cut off stays in {@code small}.
      */
     static void stream(SocketChannel in, SocketChannel out, Telnet telnet, ByteBuffer small, long[] total) throws IOException {
-        ByteBuffer buffer = ByteBuffer.allocate(LARGE_BUFFER).put(small.flip());
+        ByteBuffer buffer = largeBuffer().clear().put(small.flip());
         ByteBuffer[] unsent = {ByteBuffer.allocate(0)};                  // the answer not yet written: none so far
         long request = total[0] + REQUEST;                               // answered here up to this total
-        for (boolean more = true; more; ) {
-            more = total[0] <= request ? upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total, request)
-                    : onPlatformThread(() -> upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total, Long.MAX_VALUE));
-            while (unsent[0].hasRemaining()) out.write(unsent[0]);       // the client reads slower than it sends
+        try {
+            for (boolean more = true; more; ) {
+                more = total[0] <= request ? upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total, request)
+                        : onPlatformThread(() -> upperCaseWhatIsWaiting(in, out, telnet, buffer, unsent, total, Long.MAX_VALUE));
+                while (unsent[0].hasRemaining()) out.write(unsent[0]);   // the client reads slower than it sends
+            }
+            small.clear().put(buffer.flip());
+        } finally {
+            LARGE_BUFFERS.offer(buffer);                                 // for the next client with more to say
         }
-        small.clear().put(buffer.flip());
+    }
+
+    static ByteBuffer largeBuffer() {
+        ByteBuffer reused = LARGE_BUFFERS.poll();
+        return reused != null ? reused : ByteBuffer.allocate(LARGE_BUFFER);
     }
 
     /**
