@@ -19,12 +19,13 @@ import static bench.Streams.twice;
 import static bench.Table.record;
 import static bench.Table.timedRow;
 import static bench.Target.cServer;
+import static bench.Target.copies;
+import static bench.Target.onCpu0;
 import static bench.Target.present;
 import static bench.Target.server;
 import static bench.Trivial.trivialCpu;
 import static bench.Trivial.trivialEcho;
 import static bench.Util.closeAll;
-import static bench.Util.exec;
 import static bench.Util.local;
 import static bench.Util.pinThisThread;
 import static bench.Util.settleMillis;
@@ -41,18 +42,20 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 final class EchoWorkload {
     static void run() throws Exception {
         byte[] data = pattern(false);
         List<Target> targets = present(server("echo", "echo", "Echo", List.of(), "0"),
                 cServer("echo, C fork-per-client", "echo", "echo-fork", "0"), trivialEcho("echo"));
+        Map<Target, Target> onCpu0 = onCpu0(targets);
         try {
             runs(targets, t -> {
                 record(t, "bulk, 1 connection: bytes moved, both ways", "GB/s", 2 * bulk(t, 1, data, data) / 1e9);
                 record(t, "bulk, 8 connections: bytes moved, both ways", "GB/s", 2 * bulk(t, 8, data, data) / 1e9);
-                roundTrips(t);
-                messageRoundTrips(t, data, data);
+                roundTrips(onCpu0.get(t));
+                messageRoundTrips(onCpu0.get(t), data, data);
                 firstAnswer(t, data, data, "hi\n", "hi\n");
             });
             runs(targets.stream().filter(t -> t.pid() > 0).toList(), t -> {
@@ -62,13 +65,15 @@ final class EchoWorkload {
             });
         } finally {
             closeAll(targets);
+            closeAll(copies(onCpu0));
         }
     }
 
     /**
-     * 64-byte round trips, one at a time. With taskset, client and server are
-     * pinned: to the same CPU (a wake-up is a context switch) and to different
-     * ones (a wake-up crosses CPUs); unpinned runs land in either.
+     * 64-byte round trips, one at a time. With taskset, the server runs on CPU 0
+     * (see Target.onCpu0()) and the client is pinned: to the same CPU (a wake-up
+     * is a context switch) and to the other (a wake-up crosses CPUs); unpinned
+     * runs land in either.
      */
     static void roundTrips(Target t) throws Exception {
         if (!TASKSET) {
@@ -117,10 +122,9 @@ final class EchoWorkload {
         }
     }
 
-    /** Pins a server (every thread it has, and so those they start later) to CPUS, e.g. "0" or "0-1"; a thread that ends meanwhile is no matter. */
-    static void pin(Target t, String cpus) throws Exception {
+    /** The trivial server's threads go to CPUS, e.g. "0", or "0-1" for all; a server process was started on CPU 0 (Target.onCpu0()). */
+    static void pin(Target t, String cpus) {
         if (t.inside != null) trivialCpu = cpus.contains("-") ? -1 : Integer.parseInt(cpus);
-        else if (t.pid() > 0) exec("sh", "-c", "for task in /proc/" + t.pid() + "/task/*; do taskset -p -c " + cpus + " ${task##*/}; done; true");
     }
 
     /**

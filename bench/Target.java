@@ -25,8 +25,10 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -38,6 +40,7 @@ final class Target implements AutoCloseable {
     final Closeable inside;
     final Path log;
     Process process;
+    List<String> command; // how it was started, to start it again on one CPU
     List<String> restart; // a tool that may quit under a workload (ncat) is started again for the next
     int joinWindow = Integer.MAX_VALUE; // how many chat clients may wait to be accepted at once, but in storms
 
@@ -123,9 +126,40 @@ final class Target implements AutoCloseable {
     }
 
     static Target started(String name, String group, List<String> command) throws Exception {
-        Path log = work.resolve(name.replaceAll("\\W+", "-") + ".log");
+        return started(name, group, command, name);
+    }
+
+    static Target started(String name, String group, List<String> command, String logName) throws Exception {
+        Path log = work.resolve(logName.replaceAll("\\W+", "-") + ".log");
         Process process = new ProcessBuilder(command).redirectError(log.toFile()).start();
-        return new Target(name, group, listeningPort(process, log), process, null, log);
+        Target t = new Target(name, group, listeningPort(process, log), process, null, log);
+        t.command = command;
+        return t;
+    }
+
+    /**
+     * The same server started again with taskset on CPU 0 alone, for timing requests on one CPU;
+     * the target itself where it cannot be (a trivial server, a --port). Pinning a server that is
+     * running would not do: a JVM sizes its virtual-thread scheduler for the CPUs it has at start,
+     * and JDK 25, sized for two and given one, wakes a second carrier thread that has no CPU to run
+     * on for each request (42 µs a 1 KiB request, 17 µs when started on the one CPU).
+     */
+    Target onCpu0() throws Exception {
+        if (command == null || !Bench.TASKSET) return this;
+        List<String> pinned = new ArrayList<>(List.of("taskset", "-c", "0"));
+        pinned.addAll(command);
+        return started(name, group, pinned, name + " on CPU 0");
+    }
+
+    /** Each target and its copy on CPU 0 (itself where there is none). */
+    static Map<Target, Target> onCpu0(List<Target> targets) throws Exception {
+        Map<Target, Target> copies = new HashMap<>();
+        for (Target t : targets) copies.put(t, t.onCpu0());
+        return copies;
+    }
+
+    static List<Target> copies(Map<Target, Target> onCpu0) {
+        return onCpu0.entrySet().stream().filter(e -> e.getKey() != e.getValue()).map(Map.Entry::getValue).toList();
     }
 
     static Path compiled(String dir, String main) throws IOException {

@@ -14,6 +14,8 @@ import static bench.Streams.messageRoundTrips;
 import static bench.Streams.pattern;
 import static bench.Table.record;
 import static bench.Target.cServer;
+import static bench.Target.copies;
+import static bench.Target.onCpu0;
 import static bench.Target.present;
 import static bench.Target.server;
 import static bench.Trivial.trivialEcho;
@@ -22,6 +24,7 @@ import static bench.Util.closeAll;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 final class UppercaseWorkload {
     static void run() throws Exception {
@@ -31,11 +34,12 @@ final class UppercaseWorkload {
         byte[] text = growing.getBytes(StandardCharsets.UTF_8), upper = growing.toUpperCase(Locale.ROOT).getBytes(StandardCharsets.UTF_8);
         Target java = server("uppercase", "uppercase", "Uppercase", List.of(), "0"), ceiling = trivialEcho("uppercase");
         List<Target> targets = present(java, cServer("uppercase, C toupper fork-per-client", "uppercase", "toupper-fork", "0"), ceiling);
+        Map<Target, Target> onCpu0 = onCpu0(targets);
         try {
             runs(targets, t -> {
                 record(t, "bulk ASCII, 1 connection: bytes moved, both ways", "GB/s", 2 * bulk(t, 1, ascii, asciiUpper) / 1e9);
                 record(t, "bulk ASCII, 8 connections: bytes moved, both ways", "GB/s", 2 * bulk(t, 8, ascii, asciiUpper) / 1e9);
-                messageRoundTrips(t, ascii, asciiUpper);
+                messageRoundTrips(onCpu0.get(t), ascii, asciiUpper);
                 firstAnswer(t, ascii, asciiUpper, "hi\n", "HI\n");
             });
             runs(present(java, ceiling), t -> // C's toupper() knows no ß
@@ -43,6 +47,7 @@ final class UppercaseWorkload {
             runs(targets.stream().filter(t -> t.pid() > 0).toList(), t -> nonReaders(t, 100));
         } finally {
             closeAll(targets);
+            closeAll(copies(onCpu0));
         }
     }
 }
