@@ -31,12 +31,12 @@ public class Echo {
             example: java echo/Echo.java 15000, then in another terminal: nc localhost 15000""";
 
     // A client that waits holds only a small buffer. One whose read fills it while more is
-    // waiting (a larger request, or a stream) gets a larger direct buffer (no copy through the
-    // Java heap) until nothing is waiting again. 32 KiB moves bulk as fast as more would, and is
-    // what a client that never reads keeps while its thread waits in write(). Large buffers are
-    // kept for reuse, 64 at most: allocateDirect is slow, and its memory comes back only once
-    // the collector finds the buffer unused.
-    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 32 * 1024, REQUEST = 64 * 1024;
+    // waiting (a larger request, or a stream) gets a large direct buffer (no copy through the
+    // Java heap) until nothing is waiting again: 64 KiB, as the C child's, so that a request of
+    // up to 64 KiB goes back in one write. It is what a client that never reads keeps while its
+    // thread waits in write(). Large buffers are kept for reuse, 64 at most: allocateDirect is
+    // slow, and its memory comes back only once the collector finds the buffer unused.
+    static final int SMALL_BUFFER = 1024, LARGE_BUFFER = 64 * 1024, REQUEST = 64 * 1024;
     static final BlockingQueue<ByteBuffer> LARGE_BUFFERS = new ArrayBlockingQueue<>(64);
     static boolean virtualThreads;                                       // set by clientThreads()
 

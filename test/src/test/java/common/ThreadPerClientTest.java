@@ -14,6 +14,8 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -113,6 +115,45 @@ class ThreadPerClientTest {
                 }
             }
         }
+    }
+
+    /**
+     * As fork's child answers it, a request of up to 64 KiB goes back in one write once it has all
+     * arrived: the large buffer holds 64 KiB, as C's does (with 32 KiB, one of 40,000 bytes took two
+     * writes and 1.5 times as long). The kernel counts the server's write() calls (syscw in
+     * /proc/PID/io; its log writes none meanwhile). A request read before all of it has arrived
+     * takes two, so the median of 15 counts. Uppercase's large buffer is 32 KiB on JDK 17.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
+    void requestsOfUpTo64KiBGoBackInOneWrite(Servers kind) throws Exception {
+        assumeTrue(kind == Servers.ECHO || Runtime.version().feature() >= 21, "uppercase's large buffer is 32 KiB on JDK 17");
+        try (Program server = kind.start(); Socket s = Net.connect(server.port())) {
+            s.setTcpNoDelay(true);
+            roundTrip(s, "x\n".getBytes(StandardCharsets.US_ASCII), (kind == Servers.ECHO ? "x\n" : "X\n").getBytes(StandardCharsets.US_ASCII));
+            server.awaitLog("connection from ");                       // the log's last write for now
+            for (int size : new int[] {40_000, 65_536}) {
+                byte[] message = new byte[size];
+                for (int i = 0; i < size; i++) message[i] = (byte) ('a' + i % 26);
+                byte[] answer = kind == Servers.ECHO ? message : new String(message, StandardCharsets.US_ASCII)
+                        .toUpperCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII);
+                List<Long> writes = new ArrayList<>();
+                for (int i = 0; i < 15; i++) {
+                    long before = writeCalls(server.pid());
+                    roundTrip(s, message, answer);
+                    writes.add(writeCalls(server.pid()) - before);
+                }
+                assertEquals(1, writes.stream().sorted().toList().get(7), size + "-byte requests, the server's write() calls for each: " + writes);
+            }
+        }
+    }
+
+    /** How many write() calls a process has made, by the kernel's count. */
+    static long writeCalls(long pid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/io"))) {
+            if (line.startsWith("syscw:")) return Long.parseLong(line.substring(6).trim());
+        }
+        throw new AssertionError("no syscw in /proc/" + pid + "/io");
     }
 
     static void roundTrip(Socket s, byte[] message, byte[] answer) throws IOException {
@@ -277,7 +318,7 @@ class ThreadPerClientTest {
     /**
      * Out of direct memory for a large buffer, that client ends with a line in the log; the server
      * and its other clients go on. Twelve clients that send and never read each hold a buffer of
-     * 32 KiB, and UDP's takes 64 KiB.
+     * 64 KiB, and UDP's takes 64 KiB.
      */
     @Test
     void outOfMemoryForABufferEndsOnlyThatClient() throws Exception {
