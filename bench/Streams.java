@@ -115,7 +115,7 @@ final class Streams implements AutoCloseable {
     }
 
     /**
-     * Requests of 1, 4 and 64 KiB, each answered before the next. With taskset, the client runs
+     * Requests of 1, 4, 48 and 64 KiB, each answered before the next. With taskset, the client runs
      * on CPU 0 with the server (see Target.onCpu0()), as for the 64-byte round trips: unpinned,
      * the scheduler put them on one CPU (15-20 µs) or on two (70 µs and more) from run to run,
      * whatever the server.
@@ -146,7 +146,7 @@ final class Streams implements AutoCloseable {
         ByteBuffer out = twice(t.isCeiling() ? expect : send), want = twice(expect);
         try (SocketChannel ch = SocketChannel.open(local(t.port))) {
             ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-            for (int size : new int[] {1024, 4096, 65536}) {
+            for (int size : new int[] {1024, 4096, 48 * 1024, 65536}) { // 48 KiB: over half what a C child reads at once
                 ByteBuffer in = ByteBuffer.allocateDirect(size);
                 long[] nanos = new long[Math.max(10, scale.roundTrips() / 50)];
                 for (int i = -nanos.length / 10; i < nanos.length; i++) { // the first tenth warms up
