@@ -118,9 +118,9 @@ final class Streams implements AutoCloseable {
      * Requests of 1, 4, 48 and 64 KiB, each answered before the next. With taskset, the client runs
      * on CPU 0 with the server (see Target.onCpu0()), as for the 64-byte round trips: unpinned,
      * the scheduler put them on one CPU (15-20 µs) or on two (70 µs and more) from run to run,
-     * whatever the server.
-     * A server that reads less than a request at a time answers in several writes, and unless it
-     * sets TCP_NODELAY, Nagle's algorithm holds the last for the client's delayed ACK (40 ms).
+     * whatever the server. A server that reads less than a request at a time answers in several
+     * writes, and unless it sets TCP_NODELAY, Nagle's algorithm holds the last for the client's
+     * delayed ACK (40 ms).
      */
     static void messageRoundTrips(Target t, byte[] send, byte[] expect) throws Exception {
         if (TASKSET) EchoWorkload.pin(t, "0");

@@ -72,8 +72,7 @@ class ThreadPerClientTest {
             for (int size : new int[] {1, 1500, 4096, 65536}) {
                 byte[] message = new byte[size];
                 for (int i = 0; i < size; i++) message[i] = (byte) random.nextInt('a', 'z' + 1);
-                byte[] answer = kind == Servers.ECHO ? message : new String(message, StandardCharsets.US_ASCII)
-                        .toUpperCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII);
+                byte[] answer = answer(kind, message);
                 roundTrip(s, message, answer); // the first of a size may start a thread or compile code: untimed
                 long start = System.nanoTime();
                 for (int i = 0; i < 50; i++) roundTrip(s, message, answer);
@@ -98,13 +97,11 @@ class ThreadPerClientTest {
     void requestsOfUpTo64KiBAreAnsweredOnTheClientsOwnThread(Servers kind) throws Exception {
         try (Program server = kind.start()) {
             for (int size : new int[] {1025, 1500, 4096, 16384, 65536, 1025, 65536}) {
-                byte[] message = new byte[size];
-                for (int i = 0; i < size; i++) message[i] = (byte) ('a' + i % 26);
-                byte[] answer = kind == Servers.ECHO ? message : new String(message, StandardCharsets.US_ASCII)
-                        .toUpperCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII);
+                byte[] message = letters(size);
+                byte[] answer = answer(kind, message);
                 try (Socket s = Net.connect(server.port())) {
                     s.setTcpNoDelay(true);
-                    byte[] ping = "x\n".getBytes(StandardCharsets.US_ASCII), pong = (kind == Servers.ECHO ? "x\n" : "X\n").getBytes(StandardCharsets.US_ASCII);
+                    byte[] ping = letters(1), pong = answer(kind, ping);
                     roundTrip(s, ping, pong);
                     List<String> before = Net.programThreads(server.pid());
                     roundTrip(s, message, answer);
@@ -130,13 +127,11 @@ class ThreadPerClientTest {
         assumeTrue(kind == Servers.ECHO || Runtime.version().feature() >= 21, "uppercase's large buffer is 32 KiB on JDK 17");
         try (Program server = kind.start(); Socket s = Net.connect(server.port())) {
             s.setTcpNoDelay(true);
-            roundTrip(s, "x\n".getBytes(StandardCharsets.US_ASCII), (kind == Servers.ECHO ? "x\n" : "X\n").getBytes(StandardCharsets.US_ASCII));
+            roundTrip(s, letters(1), answer(kind, letters(1)));
             server.awaitLog("connection from ");                       // the log's last write for now
             for (int size : new int[] {40_000, 65_536}) {
-                byte[] message = new byte[size];
-                for (int i = 0; i < size; i++) message[i] = (byte) ('a' + i % 26);
-                byte[] answer = kind == Servers.ECHO ? message : new String(message, StandardCharsets.US_ASCII)
-                        .toUpperCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII);
+                byte[] message = letters(size);
+                byte[] answer = answer(kind, message);
                 List<Long> writes = new ArrayList<>();
                 for (int i = 0; i < 15; i++) {
                     long before = writeCalls(server.pid());
@@ -146,6 +141,18 @@ class ThreadPerClientTest {
                 assertEquals(1, writes.stream().sorted().toList().get(7), size + "-byte requests, the server's write() calls for each: " + writes);
             }
         }
+    }
+
+    /** {@code size} bytes of text, a to z over and over. */
+    static byte[] letters(int size) {
+        byte[] message = new byte[size];
+        for (int i = 0; i < size; i++) message[i] = (byte) ('a' + i % 26);
+        return message;
+    }
+
+    /** What the server sends back for an ASCII {@code message}. */
+    static byte[] answer(Servers kind, byte[] message) {
+        return kind == Servers.ECHO ? message : new String(message, StandardCharsets.US_ASCII).toUpperCase(Locale.ROOT).getBytes(StandardCharsets.US_ASCII);
     }
 
     /** How many write() calls a process has made, by the kernel's count. */
