@@ -235,10 +235,11 @@ public class Chat {
         client.queued = 0;
         draining.remove(client);
         client.key.cancel();
+        // Logged first: closing a socket inherited from inetd points stderr at /dev/null.
+        log(client.address + " closed (user " + client.number + ": " + why + ")");
         // What the kernel holds still goes out, unless unread input turns the close into a reset.
         close(client.channel);                                              // close()
         connected--;
-        log(client.address + " closed (user " + client.number + ": " + why + ")");
     }
 
     /** Writes as much of the client's pending output as its socket takes now, in one gathering write. */

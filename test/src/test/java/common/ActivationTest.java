@@ -116,6 +116,9 @@ class ActivationTest {
             wrapper.awaitStderr(l -> l.startsWith("Listening on 127.0.0.1:" + port), Program.START);
             kind.assertServes(wrapper, port, Program.START);
             if (kind != Servers.KEEPALIVE) wrapper.awaitLog("connection from 127.0.0.1:"); // stderr is not the socket here
+            if (kind != Servers.DAYTIME) {                                 // closing the inherited socket silences stderr
+                wrapper.awaitStderr(l -> l.matches("127\\.0\\.0\\.1:\\d+ closed.*"), seconds(20));
+            }
             Net.await("the one-client server to exit", seconds(20),
                     () -> wrapper.process().descendants().noneMatch(ProcessHandle::isAlive), wrapper::describe);
         }
