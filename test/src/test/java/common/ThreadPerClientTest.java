@@ -270,8 +270,9 @@ class ThreadPerClientTest {
      * added 100 threads and about 230 KB each on JDK 25. Its work is given back to the client's
      * virtual thread before a write can wait, so they cost a handful of threads and each at most
      * its large buffer and 32 KB more (echo's 64 KiB buffer is direct, so it counts here: 62-75 KB
-     * a client in ten runs; uppercase's is on the heap; a platform thread each would be 230). The heap is fixed and touched at start, so
-     * what grows is memory outside it: direct buffers and thread stacks.
+     * a client in ten runs; uppercase's is on the heap; a platform thread each would be 230). The
+     * heap is fixed and touched at start, so what grows is memory outside it: direct buffers and
+     * thread stacks.
      */
     @ParameterizedTest
     @EnumSource(value = Servers.class, names = {"ECHO", "UPPERCASE"})
